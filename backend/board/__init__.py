@@ -1,0 +1,48 @@
+"""The message board API: an app factory wiring settings, telemetry, MariaDB, Redis and blueprints."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from flask import Flask, request  # noqa: E402
+from werkzeug.middleware.proxy_fix import ProxyFix  # noqa: E402
+
+from . import auth, db, health, messages, redis_store, telemetry  # noqa: E402
+from .config import Settings  # noqa: E402
+from .errors import ApiError, register_error_handlers  # noqa: E402
+
+MAX_BODY_BYTES = 64 * 1024
+_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    process_telemetry = telemetry.init_process_telemetry()
+
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["board"] = {
+        "redis": redis_store.build_client(settings),
+        "telemetry": process_telemetry,
+    }
+    # First, so that the SERVER span exists before any of our hooks can answer.
+    telemetry.instrument_app(app, process_telemetry)
+    if settings.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
+
+    @app.before_request
+    def require_json_for_writes():
+        # With SameSite=Lax this closes the remaining CSRF door: a cross-site form cannot send JSON.
+        if request.method in _STATE_CHANGING and request.mimetype != "application/json":
+            raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+
+    db.init_app(app)
+    register_error_handlers(app)
+    for blueprint in (health.bp, auth.bp, messages.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,3 @@
+from .schema import main
+
+raise SystemExit(main())

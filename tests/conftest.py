@@ -1,0 +1,94 @@
+"""Fixtures: real MariaDB, Redis and gunicorn, an OTLP sink, and API clients."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness import mariadb, redis_server
+from harness.backend import Backend, backend_env
+from harness.otlp_sink import OtlpSink
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session")
+def work_dir():
+    path = Path(tempfile.mkdtemp(prefix="stack-tests-"))
+    yield path
+    if not os.environ.get("KEEP_TEST_DIRS"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mysql(work_dir):
+    db = mariadb.start(work_dir / "mariadb")
+    yield db
+    db.process.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_srv(work_dir):
+    srv = redis_server.start(work_dir / "redis")
+    yield srv
+    srv.process.stop()
+
+
+@pytest.fixture(scope="session")
+def sink():
+    s = OtlpSink().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def backend(work_dir, mysql, redis_srv, sink):
+    env = backend_env(mysql.env(), redis_srv.url, sink.endpoint)
+    b = Backend(work_dir / "logs", env).start()
+    yield b
+    b.stop()
+
+
+class Api:
+    """A requests session against one base URL, sending JSON the way the frontend does."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.http = requests.Session()
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.http.get(self.base_url + path, timeout=15, **kw)
+
+    def post(self, path: str, json=None, **kw) -> requests.Response:
+        if json is not None:
+            kw["json"] = json
+        else:
+            kw.setdefault("headers", {}).setdefault("Content-Type", "application/json")
+        return self.http.post(self.base_url + path, timeout=15, **kw)
+
+    def signup_and_login(self, username: str, password: str = TEST_PASSWORD) -> requests.Response:
+        assert self.post("/api/auth/signup", {"username": username, "password": password}).status_code == 201
+        resp = self.post("/api/auth/login", {"username": username, "password": password})
+        assert resp.status_code == 200, resp.text
+        return resp
+
+
+def unique_name(prefix: str = "u") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def api(backend) -> Api:
+    return Api(backend.url)
+
+
+@pytest.fixture
+def logged_in(api) -> Api:
+    api.signup_and_login(unique_name())
+    return api

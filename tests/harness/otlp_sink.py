@@ -1,0 +1,198 @@
+"""An OTLP/HTTP receiver that decodes the real protobuf requests and keeps what it got.
+
+It stands in for a telemetry backend where none runs: it accepts what a collector's otlp_http
+exporter or an SDK's OTLP/HTTP exporter sends (`/v1/traces`, `/v1/logs`, and Loki's native
+`/otlp/v1/logs`), gzip or not, and answers like a real receiver (200 with an empty
+Export*ServiceResponse, 400 for undecodable bodies, 415 for non-protobuf).
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+TRACE_PATHS = ("/v1/traces",)
+LOG_PATHS = ("/v1/logs", "/otlp/v1/logs")
+
+
+def any_value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return attributes(value.kvlist_value.values)
+    return getattr(value, kind)
+
+
+def attributes(kvs) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in kvs}
+
+
+@dataclass
+class Span:
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    kind: int
+    status_code: int
+    resource: dict[str, Any]
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+    scope: str
+
+
+@dataclass
+class LogRecord:
+    trace_id: str
+    span_id: str
+    body: Any
+    severity_text: str
+    severity_number: int
+    resource: dict[str, Any]
+    attributes: dict[str, Any]
+    path: str
+
+
+@dataclass
+class Received:
+    spans: list[Span] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+    raw_bodies: list[bytes] = field(default_factory=list)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+
+def decode_traces(body: bytes) -> list[Span]:
+    request = ExportTraceServiceRequest.FromString(body)
+    spans = []
+    for rs in request.resource_spans:
+        resource = attributes(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            for s in ss.spans:
+                spans.append(Span(
+                    trace_id=s.trace_id.hex(), span_id=s.span_id.hex(), parent_span_id=s.parent_span_id.hex(),
+                    name=s.name, kind=s.kind, status_code=s.status.code, resource=resource,
+                    attributes=attributes(s.attributes),
+                    events=[{"name": e.name, "attributes": attributes(e.attributes)} for e in s.events],
+                    scope=ss.scope.name,
+                ))
+    return spans
+
+
+def decode_logs(body: bytes, path: str) -> list[LogRecord]:
+    request = ExportLogsServiceRequest.FromString(body)
+    records = []
+    for rl in request.resource_logs:
+        resource = attributes(rl.resource.attributes)
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                records.append(LogRecord(
+                    trace_id=r.trace_id.hex(), span_id=r.span_id.hex(), body=any_value(r.body),
+                    severity_text=r.severity_text, severity_number=r.severity_number, resource=resource,
+                    attributes=attributes(r.attributes), path=path,
+                ))
+    return records
+
+
+class OtlpSink:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
+        self.host = host
+        self.port = port
+        self.received = Received()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "OtlpSink":
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
+                    body = gzip.decompress(body)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, payload = sink._accept(self.path, headers, body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="otlp-sink").start()
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket: senders now get 'connection refused', as from a dead collector."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _accept(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        content_type = headers.get("content-type", "").split(";")[0].strip()
+        if content_type != "application/x-protobuf":
+            return 415, b""
+        try:
+            if path in TRACE_PATHS:
+                spans, logs, response = decode_traces(body), [], ExportTraceServiceResponse()
+            elif path in LOG_PATHS:
+                spans, logs, response = [], decode_logs(body, path), ExportLogsServiceResponse()
+            else:
+                return 404, b""
+        except DecodeError:
+            return 400, b""
+        with self._lock:
+            self.received.spans.extend(spans)
+            self.received.logs.extend(logs)
+            self.received.raw_bodies.append(body)
+            self.received.requests.append((path, headers))
+        return 200, response.SerializeToString()
+
+    # Queries used by tests -------------------------------------------------------------------
+    def spans(self) -> list[Span]:
+        with self._lock:
+            return list(self.received.spans)
+
+    def logs(self) -> list[LogRecord]:
+        with self._lock:
+            return list(self.received.logs)
+
+    def wait_for(self, predicate: Callable[["OtlpSink"], Any], timeout: float = 15.0, what: str = "telemetry") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = predicate(self)
+            if result:
+                return result
+            time.sleep(0.1)
+        raise AssertionError(f"{what} did not arrive within {timeout}s "
+                             f"({len(self.spans())} spans, {len(self.logs())} logs received)")

@@ -1,0 +1,40 @@
+"""A throw-away Redis server (Debian's redis-server) on a free port, persisting nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from . import system_packages
+from .procs import Process, free_port
+
+
+@dataclass
+class Redis:
+    process: Process
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+
+def start(base_dir: Path, port: int | None = None) -> Redis:
+    system_packages.ensure("redis-server")
+    port = port or free_port()
+    data = base_dir / "redis-data"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [
+        system_packages.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+        "--dir", str(data), "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+    ]
+
+    def ping() -> bool:
+        return redis.Redis(port=port, socket_timeout=0.5).ping()
+
+    return Redis(Process("redis", argv, base_dir, ready=ping, ready_timeout=30).start(), port)

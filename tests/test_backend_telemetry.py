@@ -1,0 +1,136 @@
+"""What the backend exports: span trees, log records with trace context, stdout JSON, and no secrets."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import TEST_PASSWORD, Api, unique_name
+
+SERVER, CLIENT = 2, 3  # opentelemetry.proto.trace.v1.Span.SpanKind
+
+
+def trace_id_of(resp) -> str:
+    # The backend echoes its trace id only in error bodies; for success we find the SERVER span by route.
+    return resp.headers.get("traceresponse", "")
+
+
+def server_span(sink, method: str, route: str, after: float):
+    def find(s):
+        for span in s.spans():
+            if (span.kind == SERVER and span.attributes.get("http.route") == route
+                    and span.attributes.get("http.request.method", span.attributes.get("http.method")) == method
+                    and span.trace_id not in after):
+                return span
+        return None
+    return find
+
+
+def test_a_session_gives_one_trace_per_request_with_mysql_and_redis_children(backend, sink):
+    seen = {s.trace_id for s in sink.spans()}
+    api = Api(backend.url)
+    name = unique_name("tele")
+    api.signup_and_login(name)
+    assert api.post("/api/messages", {"body": "traced message"}).status_code == 201
+    assert api.get("/api/messages").status_code == 200
+
+    for method, route in (("POST", "/api/auth/signup"), ("POST", "/api/auth/login"),
+                          ("POST", "/api/messages"), ("GET", "/api/messages")):
+        root = sink.wait_for(server_span(sink, method, route, seen), what=f"{method} {route} span")
+        seen.add(root.trace_id)
+        tree = sink.wait_for(
+            lambda s: [sp for sp in s.spans() if sp.trace_id == root.trace_id and sp.kind == CLIENT] or None,
+            what="client spans")
+        assert root.parent_span_id == ""
+        assert root.resource["service.name"] == "backend"
+        assert root.resource["service.version"]
+        assert root.resource["service.instance.id"]
+        # Every CLIENT span is a direct child of the one SERVER span of this trace.
+        assert all(sp.parent_span_id == root.span_id for sp in tree)
+        systems = {sp.attributes.get("db.system.name", sp.attributes.get("db.system")) for sp in tree}
+        if route != "/api/messages" or method == "POST":
+            assert "mysql" in systems, (route, systems)
+        assert "redis" in systems or route == "/api/auth/signup", (route, systems)
+        servers = [sp for sp in sink.spans() if sp.trace_id == root.trace_id and sp.kind == SERVER]
+        assert len(servers) == 1
+
+
+def test_cache_hit_touches_no_sql(logged_in, sink):
+    logged_in.get("/api/messages")  # fill
+    before = {s.trace_id for s in sink.spans()}
+    assert logged_in.get("/api/messages?limit=3").status_code == 200
+    root = sink.wait_for(server_span(sink, "GET", "/api/messages", before), what="cache-hit span")
+    time.sleep(0.6)  # let the batch processor deliver the children
+    children = [s for s in sink.spans() if s.trace_id == root.trace_id and s.kind == CLIENT]
+    systems = [s.attributes.get("db.system.name", s.attributes.get("db.system")) for s in children]
+    assert systems and set(systems) == {"redis"}, systems
+
+
+def test_log_records_carry_the_request_trace_and_match_stdout_json(backend, sink):
+    api = Api(backend.url)
+    name = unique_name("logs")
+    api.signup_and_login(name)
+    record = sink.wait_for(
+        lambda s: next((r for r in s.logs() if r.body == "login succeeded" and r.attributes.get("enduser.id") == name),
+                       None), what="login log record")
+    assert record.resource["service.name"] == "backend"
+    assert len(record.trace_id) == 32 and record.trace_id != "0" * 32
+    assert record.severity_text == "INFO" and record.severity_number == 9
+    span = next(s for s in sink.spans() if s.span_id == record.span_id)
+    assert span.trace_id == record.trace_id and span.kind == SERVER
+
+    def stdout_line():
+        return next((line for line in backend.json_lines()
+                     if line.get("message") == "login succeeded" and line.get("enduser.id") == name), None)
+    deadline = time.monotonic() + 5
+    while stdout_line() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    line = stdout_line()
+    assert line is not None
+    assert line["trace_id"] == record.trace_id and line["span_id"] == record.span_id
+    assert line["level"] == "info" and line["service.name"] == "backend"
+
+
+def test_errors_are_recorded_on_the_span(backend, sink):
+    api = Api(backend.url)
+    resp = api.get("/api/auth/me")
+    trace_id = resp.json()["error"]["trace_id"]
+    root = sink.wait_for(lambda s: next((sp for sp in s.spans() if sp.trace_id == trace_id), None),
+                         what="401 span")
+    assert root.attributes.get("http.response.status_code", root.attributes.get("http.status_code")) == 401
+
+
+def test_no_secret_reaches_any_span_or_log(backend, sink):
+    api = Api(backend.url)
+    password = "Secret-Pa55word-" + unique_name()
+    name = unique_name("sec")
+    api.post("/api/auth/signup", {"username": name, "password": password})
+    api.post("/api/auth/login", {"username": name, "password": "wrong-" + password})
+    login = api.post("/api/auth/login", {"username": name, "password": password})
+    session_id = login.cookies["session"]
+    api.post("/api/messages", {"body": "hello"})
+    api.get("/api/auth/me", headers={"Authorization": "Bearer tok-" + session_id})
+    api.post("/api/auth/logout")
+    sink.wait_for(lambda s: any(r.body == "login succeeded" and r.attributes.get("enduser.id") == name
+                                for r in s.logs()), what="login log")
+    time.sleep(1.0)
+    everything = b"".join(sink.received.raw_bodies)
+    assert everything, "nothing was exported"
+    for secret in (password, session_id, TEST_PASSWORD):
+        assert secret.encode() not in everything, f"secret leaked: {secret[:6]}..."
+    for line in backend.process.output().splitlines():
+        assert password not in line and session_id not in line
+
+
+def test_requests_succeed_while_the_collector_is_down(backend, sink):
+    api = Api(backend.url)
+    api.signup_and_login(unique_name("down"))
+    sink.stop()
+    try:
+        started = time.monotonic()
+        statuses = [api.post("/api/messages", {"body": f"while down {i}"}).status_code for i in range(20)]
+        statuses += [api.get("/api/messages").status_code for _ in range(20)]
+        elapsed = time.monotonic() - started
+    finally:
+        sink.start()
+    assert statuses == [201] * 20 + [200] * 20
+    assert elapsed < 10, f"40 requests took {elapsed:.1f}s with the collector down"
