@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 from flask import Flask, request  # noqa: E402
 from werkzeug.middleware.proxy_fix import ProxyFix  # noqa: E402
 
-from . import auth, db, health, messages, redis_store, telemetry  # noqa: E402
+from . import auth, db, health, messages, openapi, redis_store, telemetry  # noqa: E402
 from .config import Settings  # noqa: E402
 from .errors import ApiError, register_error_handlers  # noqa: E402
 
@@ -43,6 +43,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     db.init_app(app)
     register_error_handlers(app)
-    for blueprint in (health.bp, auth.bp, messages.bp):
+    for blueprint in (health.bp, auth.bp, messages.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app

@@ -24,14 +24,16 @@ class Redis:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
 
-def start(base_dir: Path, port: int | None = None) -> Redis:
+def start(base_dir: Path, port: int | None = None, persist: bool = False) -> Redis:
+    """persist=True keeps an append-only file (fsync every second), so data survives a SIGKILL."""
     system_packages.ensure("redis-server")
     port = port or free_port()
     data = base_dir / "redis-data"
     data.mkdir(parents=True, exist_ok=True)
     argv = [
         system_packages.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-        "--dir", str(data), "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+        "--dir", str(data), "--save", "", "--appendonly", "yes" if persist else "no",
+        "--appendfsync", "everysec", "--protected-mode", "yes",
     ]
 
     def ping() -> bool:
