@@ -14,6 +14,8 @@ PACKAGES = {
     "redis-server": "redis-server",
     "nginx": "nginx",
     "chromium": "chromium",
+    "envsubst": "gettext-base",  # frontend/render-nginx-conf.sh
+    "wrk": "wrk",  # benchmarks' load generator
 }
 
 _SEARCH_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"

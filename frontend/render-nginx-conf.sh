@@ -1,0 +1,52 @@
+#!/bin/sh
+# Renders nginx.conf (a template) from the environment into the runtime dir, then runs nginx in
+# the foreground. `--print-path` only renders and prints the rendered file's path (for tests).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+template=${NGINX_TEMPLATE:-$here/nginx.conf}
+
+export LISTEN_PORT="${LISTEN_PORT:-8080}"
+export STATIC_ROOT="${STATIC_ROOT:-/usr/share/nginx/html}"
+export BACKEND_URL="${BACKEND_URL:-http://backend.apps.svc.cluster.local:8000}"
+export OTLP_URL="${OTLP_URL:-http://otel-gateway.observability.svc.cluster.local:4318}"
+export FRONTEND_SERVICE_NAME="${FRONTEND_SERVICE_NAME:-frontend}"
+export NGINX_RUNTIME_DIR="${NGINX_RUNTIME_DIR:-/tmp/nginx}"
+export OTLP_RATE_LIMIT="${OTLP_RATE_LIMIT:-20r/s}"
+export OTLP_RATE_BURST="${OTLP_RATE_BURST:-40}"
+
+fail() {
+    echo "render-nginx-conf: $*" >&2
+    exit 64
+}
+
+# Values land inside nginx directives and a JSON string: refuse anything that could break out.
+matches() { printf '%s' "$2" | grep -Eqx -- "$1"; }
+matches '[0-9]{1,5}' "$LISTEN_PORT" || fail "LISTEN_PORT must be a port number, got '$LISTEN_PORT'"
+matches '/[A-Za-z0-9._/-]*' "$STATIC_ROOT" || fail "STATIC_ROOT must be an absolute path, got '$STATIC_ROOT'"
+matches '/[A-Za-z0-9._/-]*' "$NGINX_RUNTIME_DIR" || fail "NGINX_RUNTIME_DIR must be an absolute path, got '$NGINX_RUNTIME_DIR'"
+# Scheme, host and port only: a path would change how proxy_pass maps /api/ and /otlp/ URIs.
+url='https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?'
+BACKEND_URL=${BACKEND_URL%/}
+OTLP_URL=${OTLP_URL%/}
+matches "$url" "$BACKEND_URL" || fail "BACKEND_URL must be scheme://host[:port], got '$BACKEND_URL'"
+matches "$url" "$OTLP_URL" || fail "OTLP_URL must be scheme://host[:port], got '$OTLP_URL'"
+matches '[A-Za-z0-9][A-Za-z0-9._-]{0,62}' "$FRONTEND_SERVICE_NAME" ||
+    fail "FRONTEND_SERVICE_NAME must be letters, digits, '.', '_', '-', got '$FRONTEND_SERVICE_NAME'"
+matches '[0-9]+r/[sm]' "$OTLP_RATE_LIMIT" || fail "OTLP_RATE_LIMIT must look like 20r/s, got '$OTLP_RATE_LIMIT'"
+matches '[0-9]+' "$OTLP_RATE_BURST" || fail "OTLP_RATE_BURST must be a number, got '$OTLP_RATE_BURST'"
+[ -r "$template" ] || fail "template not readable: $template"
+
+mkdir -p "$NGINX_RUNTIME_DIR"
+conf="$NGINX_RUNTIME_DIR/nginx.conf"
+# Only these variables are substituted; nginx's own ($uri, $host, ...) pass through untouched.
+envsubst '${LISTEN_PORT} ${STATIC_ROOT} ${BACKEND_URL} ${OTLP_URL} ${FRONTEND_SERVICE_NAME} ${NGINX_RUNTIME_DIR} ${OTLP_RATE_LIMIT} ${OTLP_RATE_BURST}' \
+    <"$template" >"$conf.tmp"
+mv "$conf.tmp" "$conf"
+
+if [ "${1:-}" = "--print-path" ]; then
+    echo "$conf"
+    exit 0
+fi
+# -e: the compiled-in error log path is not writable on a read-only root filesystem.
+exec nginx -e stderr -c "$conf" -g 'daemon off;'
