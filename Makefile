@@ -8,11 +8,14 @@ PY := $(VENV)/bin/python
 # Re-install Python packages only when a requirements file changes.
 VENV_STAMP := $(VENV)/.stamp-$(shell cat backend/requirements.txt tests/requirements.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help test backend venv system-packages
+.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench
 
 help:
 	@echo "make test      install what is missing, then run the whole test suite (what CI runs)"
+	@echo "make up        a kind cluster with the whole stack (needs docker and kind); make down removes it"
 	@echo "make backend   run the backend under gunicorn in the foreground (env: MYSQL_*, REDIS_URL, OTEL_*)"
+	@echo "make bench     run the benchmarks, print a table, write bench/results/latest.json"
+	@echo "make collector build the otelcol-stack collector (cached by manifest hash)"
 
 $(VENV_STAMP): backend/requirements.txt tests/requirements.txt
 	@echo "==> creating $(VENV) and installing pinned Python packages"
@@ -26,9 +29,33 @@ system-packages: venv
 	@echo "==> checking Debian packages (mariadb-server, redis-server, nginx, chromium)"
 	@cd tests && ../$(PY) -m harness.system_packages
 
-test: venv system-packages
+collector:
+	@echo "==> collector: otelcol-stack from collector/manifest.yaml (cold build takes minutes, then cached)"
+	@bash collector/build.sh
+
+go-tools:
+	@for tool in loki tempo telemetrygen; do \
+	  echo "==> $$tool: built from its pinned Go module in tools/$$tool (cold build takes minutes, then cached)"; \
+	  bash tools/build.sh $$tool || exit 1; \
+	done
+
+frontend-build:
+	@echo "==> frontend: npm ci (when the lockfile changed) and vite build"
+	@cd tests && ../$(PY) -m harness.frontend_build
+
+test: venv system-packages collector go-tools frontend-build
 	@echo "==> running the test suite"
 	@$(PY) -m pytest
+
+bench: venv system-packages collector go-tools frontend-build
+	@echo "==> benchmarks (about 15 minutes); table on stdout, figures in bench/results/latest.json"
+	@cd bench && ../$(PY) run.py
+
+up:
+	@bash scripts/kind-up.sh
+
+down:
+	@bash scripts/kind-down.sh
 
 backend: venv
 	@cd backend && exec ../$(VENV)/bin/gunicorn -c gunicorn.conf.py 'board:create_app()'

@@ -92,3 +92,52 @@ def api(backend) -> Api:
 def logged_in(api) -> Api:
     api.signup_and_login(unique_name())
     return api
+
+
+# The observability pipeline: Tempo and Loki behind the gateway collector -------------------
+
+
+@pytest.fixture(scope="session")
+def kube_api():
+    from harness.fake_kube_apiserver import FakeKubeApiServer
+
+    api = FakeKubeApiServer().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
+def tempo(work_dir):
+    from harness.tempo import Tempo
+
+    t = Tempo(work_dir / "tempo").start()
+    yield t
+    t.stop()
+
+
+@pytest.fixture(scope="session")
+def loki(work_dir):
+    from harness.loki import Loki
+
+    lk = Loki(work_dir / "loki").start()
+    yield lk
+    lk.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(work_dir, kube_api, tempo, loki):
+    from harness import collector
+
+    gw = collector.gateway(work_dir / "gateway", kube_api, tempo.otlp_grpc, loki.otlp_endpoint,
+                           CORS_ALLOWED_ORIGINS='["http://127.0.0.1"]').start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_backend(work_dir, mysql, redis_srv, gateway):
+    """The backend exporting to the gateway, as in the cluster (OTLP/HTTP to 4318)."""
+    env = backend_env(mysql.env(), redis_srv.url, gateway.otlp_http)
+    b = Backend(work_dir / "logs", env, name="backend-stack").start()
+    yield b
+    b.stop()

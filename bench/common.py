@@ -1,0 +1,42 @@
+"""What every benchmark returns, and the statistics they share."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# The benchmarks start components with the same harness as the tests.
+sys.path.insert(0, str(REPO / "tests"))
+
+
+@dataclass
+class Row:
+    benchmark: str  # e.g. "1 instrumentation cost"
+    metric: str  # e.g. "GET /api/messages p50 ratio (on/off)"
+    value: float
+    unit: str  # "x", "ms", "spans/s", "MiB", "KB", "s"
+    goal: str  # e.g. "<= 1.25"; "" when informational
+    met: bool | None  # None when there is no goal
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,167 @@
+"""Benchmarks 1 and 2: what telemetry costs a request, and that a dead collector costs nothing more.
+
+Several gunicorn backends run side by side (as shipped, only the OTel environment differs) and
+wrk loads them in interleaved rounds, the order alternating, so machine noise hits all alike.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+
+import requests
+
+import wrk
+from blackhole import Blackhole
+from common import Row, median, progress
+from harness import collector, mariadb, redis_server
+from harness.backend import Backend, backend_env
+from harness.fake_kube_apiserver import FakeKubeApiServer
+from harness.loki import Loki
+from harness.procs import free_port
+from harness.tempo import Tempo
+
+ROUNDS = 5
+SECONDS = 4
+PASSWORD = "bench-password-1"
+# The SDK's own defaults, stated so the harness's short test delays do not apply here.
+SDK_DEFAULT_DELAYS = {"OTEL_BSP_SCHEDULE_DELAY": "5000", "OTEL_BLRP_SCHEDULE_DELAY": "1000"}
+
+
+def _login(url: str) -> tuple[str, str]:
+    http = requests.Session()
+    name = "bench_" + uuid.uuid4().hex[:8]
+    http.post(url + "/api/auth/signup", json={"username": name, "password": PASSWORD}, timeout=10)
+    http.post(url + "/api/auth/login", json={"username": name, "password": PASSWORD}, timeout=10)
+    return name, http.cookies["session"]
+
+
+def _workloads(url: str) -> dict[str, dict]:
+    name, cookie = _login(url)
+    requests.get(url + "/api/messages", timeout=10)  # warm the cache
+    return {
+        "GET /api/messages (cache hit)": {"url": url + "/api/messages?limit=20"},
+        "POST /api/messages": {"url": url + "/api/messages", "method": "POST", "body": {"body": "bench"},
+                               "cookie": cookie},
+        "POST /api/auth/login": {"url": url + "/api/auth/login", "method": "POST",
+                                 "body": {"username": name, "password": PASSWORD}},
+    }
+
+
+def _interleaved(variants: dict[str, str], workload: str) -> dict[str, list[wrk.WrkResult]]:
+    loads = {v: _workloads(url)[workload] for v, url in variants.items()}
+    results: dict[str, list[wrk.WrkResult]] = {v: [] for v in variants}
+    names = list(variants)
+    for round_no in range(ROUNDS):
+        order = names if round_no % 2 == 0 else list(reversed(names))
+        for variant in order:
+            results[variant].append(wrk.run(seconds=SECONDS, **loads[variant]))
+    return results
+
+
+def run(work_dir: Path) -> list[Row]:
+    rows: list[Row] = []
+    progress("starting MariaDB, Redis, Tempo, Loki, the gateway and four backends")
+    db = mariadb.start(work_dir / "mariadb")
+    cache = redis_server.start(work_dir / "redis")
+    kube = FakeKubeApiServer().start()
+    tempo, loki = Tempo(work_dir).start(), Loki(work_dir).start()
+    gateway = collector.gateway(work_dir, kube, tempo.otlp_grpc, loki.otlp_endpoint).start()
+    hole = Blackhole()
+    refused = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    base = backend_env(db.env(), cache.url, gateway.otlp_http, **SDK_DEFAULT_DELAYS)
+    backends = {
+        "on": Backend(work_dir, base, name="backend-on"),
+        "off": Backend(work_dir, dict(base, OTEL_SDK_DISABLED="true"), name="backend-off"),
+        "refused": Backend(work_dir, dict(base, OTEL_EXPORTER_OTLP_ENDPOINT=refused), name="backend-refused"),
+        "hanging": Backend(work_dir, dict(base, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{hole.port}"),
+                           name="backend-hanging"),
+    }
+    try:
+        for b in backends.values():
+            b.start()
+        urls = {k: b.url for k, b in backends.items()}
+
+        # The GET rounds run first: POST /api/messages invalidates the cache, so later GETs would miss.
+        goals = {"GET /api/messages (cache hit)": 1.25, "POST /api/messages": 1.15, "POST /api/auth/login": 1.15}
+        for workload, p50_goal in goals.items():
+            progress(f"benchmark 1: {workload}, telemetry on vs off, {ROUNDS} rounds x {SECONDS}s each")
+            res = _interleaved({"on": urls["on"], "off": urls["off"]}, workload)
+            p50 = median([r.p50_ms for r in res["on"]]) / median([r.p50_ms for r in res["off"]])
+            p99 = median([r.p99_ms for r in res["on"]]) / median([r.p99_ms for r in res["off"]])
+            rps = median([r.rps for r in res["on"]]) / median([r.rps for r in res["off"]])
+            errors = sum(r.errors for rs in res.values() for r in rs)
+            detail = (f"on p50 {median([r.p50_ms for r in res['on']]):.2f} ms, off "
+                      f"{median([r.p50_ms for r in res['off']]):.2f} ms; on {median([r.rps for r in res['on']]):.0f}"
+                      f" req/s, off {median([r.rps for r in res['off']]):.0f}; p99 ratio {p99:.2f}; errors {errors}")
+            rows.append(Row("1 instrumentation cost", f"{workload} p50 on/off", p50, "x", f"<= {p50_goal}",
+                            p50 <= p50_goal, detail))
+            rows.append(Row("1 instrumentation cost", f"{workload} throughput on/off", rps, "x", ">= 0.80",
+                            rps >= 0.80))
+
+        progress(f"benchmark 2: POST /api/messages with the gateway up, refusing, hanging; {ROUNDS} rounds")
+        res = _interleaved({k: urls[k] for k in ("on", "refused", "hanging")}, "POST /api/messages")
+        p99_up = median([r.p99_ms for r in res["on"]])
+        for variant, label in (("refused", "refusing connections"), ("hanging", "accepting TCP, never answering")):
+            ratio = median([r.p99_ms for r in res[variant]]) / p99_up
+            errors = sum(r.errors for r in res[variant])
+            rows.append(Row("2 export never blocks", f"p99 with collector {label} / up", ratio, "x",
+                            "<= 1.10, 0 failed", ratio <= 1.10 and errors == 0,
+                            f"p99 {median([r.p99_ms for r in res[variant]]):.2f} ms vs {p99_up:.2f} ms; "
+                            f"failed requests {errors} of {sum(r.requests for r in res[variant])}"))
+        rows.extend(log_record_cost(gateway.otlp_http))
+        for name, b in backends.items():
+            rss = _worker_rss_mib(b)
+            rows.append(Row("2 export never blocks", f"backend-{name} worker RSS after load", rss, "MiB", "", None))
+    finally:
+        for b in backends.values():
+            b.stop()
+        hole.close()
+        gateway.stop()
+        tempo.stop()
+        loki.stop()
+        kube.stop()
+        cache.process.stop()
+        db.process.stop()
+    return rows
+
+
+LOG_CALLS = 100_000
+LOG_ROUNDS = 3
+
+
+def log_record_cost(otlp_endpoint: str) -> list[Row]:
+    """Benchmark 3: N logger.info calls in a span, OTLP + stdout JSON vs stdout JSON alone."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name("log_cost.py")
+    times: dict[str, list[float]] = {"otlp": [], "stdout": []}
+    for round_no in range(LOG_ROUNDS):
+        for variant in (("otlp", "stdout") if round_no % 2 == 0 else ("stdout", "otlp")):
+            progress(f"benchmark 3: round {round_no + 1}/{LOG_ROUNDS}, {LOG_CALLS} logger.info calls, {variant}")
+            env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=otlp_endpoint, **SDK_DEFAULT_DELAYS)
+            out = subprocess.run([sys.executable, str(script), variant, str(LOG_CALLS)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+            times[variant].append(json.loads(out.stderr.strip().splitlines()[-1])["seconds"])
+    ratio = median(times["otlp"]) / median(times["stdout"])
+    per_call_us = {k: median(v) / LOG_CALLS * 1e6 for k, v in times.items()}
+    return [Row("3 cost of a log record", "OTLP+stdout / stdout alone", ratio, "x", "<= 2.0", ratio <= 2.0,
+                f"{per_call_us['otlp']:.1f} us vs {per_call_us['stdout']:.1f} us per call")]
+
+
+def _worker_rss_mib(backend: Backend) -> float:
+    """The largest RSS among the gunicorn master's children (the workers)."""
+    import subprocess
+
+    out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(backend.process.pid)], capture_output=True, text=True)
+    return max((int(x) for x in out.stdout.split()), default=0) / 1024
+
+
+if __name__ == "__main__":
+    from run import print_table
+
+    print_table(run(Path(tempfile.mkdtemp(prefix="bench-"))))

@@ -1,0 +1,43 @@
+"""Benchmark 3's worker: N logger.info calls inside a span, with the backend's own handlers.
+
+Run once per variant in a fresh process (logging and OTel providers are process-global):
+  python bench/log_cost.py otlp|stdout N  -> prints {"seconds": ...}
+stdout is sent to /dev/null by the caller, as a container runtime would absorb it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
+
+from opentelemetry import trace  # noqa: E402
+
+from board import telemetry  # noqa: E402
+
+
+def main(variant: str, count: int) -> None:
+    if variant == "stdout":
+        os.environ["OTEL_SDK_DISABLED"] = "true"
+        # A real tracer provider still gives the records a trace context to write out.
+        from opentelemetry.sdk.trace import TracerProvider
+        trace.set_tracer_provider(TracerProvider())
+    state = telemetry.init_process_telemetry()
+    log = logging.getLogger("bench")
+    tracer = trace.get_tracer("bench")
+    with tracer.start_as_current_span("bench"):
+        started = time.perf_counter()
+        for i in range(count):
+            log.info("message posted", extra={"message.id": i, "enduser.id": "bench"})
+        elapsed = time.perf_counter() - started
+    state.shutdown()
+    print(json.dumps({"seconds": elapsed}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,24 @@
+"""Paths of the Go binaries the tests run, built once into the cache by the repo's own scripts."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+
+from .procs import REPO, say
+
+
+def _build(script: list[str], what: str) -> str:
+    say(f"ensuring {what} is built (cold: several minutes; cached afterwards)")
+    out = subprocess.run(script, cwd=REPO, check=True, stdout=subprocess.PIPE, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+@functools.cache
+def collector() -> str:
+    return _build(["bash", "collector/build.sh"], "the otelcol-stack collector")
+
+
+@functools.cache
+def tool(name: str) -> str:
+    return _build(["bash", "tools/build.sh", name], name)

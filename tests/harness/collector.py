@@ -1,0 +1,79 @@
+"""The otelcol-stack collector run with the shipped gateway or agent config, on free local ports.
+
+The configs read every address from the environment, so the files run here unchanged. The
+k8s_attributes processor talks to a stand-in Kubernetes API server (fake_kube_apiserver).
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+
+from . import builds
+from .fake_kube_apiserver import FakeKubeApiServer
+from .procs import REPO, Process, free_port, http_ok
+
+GATEWAY_CONFIG = REPO / "collector" / "gateway.yaml"
+AGENT_CONFIG = REPO / "collector" / "agent.yaml"
+
+
+class Collector:
+    def __init__(self, name: str, config: Path, base_dir: Path, kube: FakeKubeApiServer, env: dict[str, str],
+                 extra_configs: tuple[Path, ...] = ()):
+        self.name = name
+        self.grpc_port = free_port()
+        self.http_port = free_port()
+        self.health_port = free_port()
+        self.metrics_port = free_port()
+        self.storage_dir = base_dir / f"{name}-storage"
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        kubeconfig = kube.write_kubeconfig(base_dir / f"{name}-kubeconfig")
+        full_env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(base_dir),
+            "K8S_AUTH_TYPE": "kubeConfig",
+            "KUBECONFIG": str(kubeconfig),
+            "K8S_NODE_NAME": "node-1",
+            "OTLP_GRPC_ENDPOINT": f"127.0.0.1:{self.grpc_port}",
+            "OTLP_HTTP_ENDPOINT": f"127.0.0.1:{self.http_port}",
+            "HEALTH_CHECK_ENDPOINT": f"127.0.0.1:{self.health_port}",
+            "OTELCOL_METRICS_HOST": "127.0.0.1",
+            "OTELCOL_METRICS_PORT": str(self.metrics_port),
+            "OTELCOL_STORAGE_DIR": str(self.storage_dir),
+            **env,
+        }
+        argv = [builds.collector(), f"--config={config}", *(f"--config={c}" for c in extra_configs)]
+        self.process = Process(name, argv, base_dir, env=full_env,
+                               ready=lambda: http_ok(f"http://127.0.0.1:{self.health_port}/"), ready_timeout=60)
+
+    @property
+    def otlp_http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def otlp_grpc(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start(self) -> "Collector":
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def metrics(self) -> str:
+        """The collector's own Prometheus metrics (queue sizes, sent/failed counts)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            return resp.read().decode()
+
+
+def gateway(base_dir: Path, kube: FakeKubeApiServer, tempo_otlp_grpc: str, loki_otlp_http: str,
+            name: str = "gateway", **env: str) -> Collector:
+    return Collector(name, GATEWAY_CONFIG, base_dir, kube,
+                     {"TEMPO_OTLP_ENDPOINT": tempo_otlp_grpc, "LOKI_OTLP_ENDPOINT": loki_otlp_http, **env})
+
+
+def agent(base_dir: Path, kube: FakeKubeApiServer, gateway_otlp_grpc: str, pod_logs_glob: str,
+          name: str = "agent", **env: str) -> Collector:
+    return Collector(name, AGENT_CONFIG, base_dir, kube,
+                     {"GATEWAY_OTLP_ENDPOINT": gateway_otlp_grpc, "POD_LOGS_GLOB": pod_logs_glob, **env})

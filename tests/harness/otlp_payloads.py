@@ -1,0 +1,44 @@
+"""Hand-built OTLP protobuf requests, for tests that play a sender the SDKs would not imitate."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+
+def _kvs(attributes: dict[str, str]) -> list[KeyValue]:
+    return [KeyValue(key=k, value=AnyValue(string_value=str(v))) for k, v in attributes.items()]
+
+
+def _resource(service: str, extra: dict[str, str] | None) -> Resource:
+    return Resource(attributes=_kvs({"service.name": service, **(extra or {})}))
+
+
+def span_request(service: str, trace_id: str, attributes: dict[str, str], name: str = "test-span",
+                 resource_extra: dict[str, str] | None = None, count: int = 1) -> bytes:
+    now = time.time_ns()
+    spans = [Span(trace_id=bytes.fromhex(trace_id), span_id=os.urandom(8), name=f"{name}", kind=Span.SPAN_KIND_SERVER,
+                  start_time_unix_nano=now - 1_000_000, end_time_unix_nano=now, attributes=_kvs(attributes))
+             for _ in range(count)]
+    request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(
+        resource=_resource(service, resource_extra), scope_spans=[ScopeSpans(spans=spans)])])
+    return request.SerializeToString()
+
+
+def log_request(service: str, trace_id: str, body: str, attributes: dict[str, str],
+                resource_extra: dict[str, str] | None = None, count: int = 1) -> bytes:
+    now = time.time_ns()
+    records = [LogRecord(time_unix_nano=now, observed_time_unix_nano=now, severity_number=9, severity_text="INFO",
+                         body=AnyValue(string_value=body if count == 1 else f"{body} {i}"),
+                         attributes=_kvs(attributes), trace_id=bytes.fromhex(trace_id), span_id=os.urandom(8))
+               for i in range(count)]
+    request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(
+        resource=_resource(service, resource_extra), scope_logs=[ScopeLogs(log_records=records)])])
+    return request.SerializeToString()

@@ -1,0 +1,97 @@
+"""backend (gunicorn) -> gateway collector -> real Tempo and Loki, asserted where a user looks."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from conftest import Api, unique_name
+
+CLIENT = "SPAN_KIND_CLIENT"
+SERVER = "SPAN_KIND_SERVER"
+
+
+def find_trace(tempo, traceql: str, predicate, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for hit in tempo.search_traceql(traceql):
+            if predicate(hit):
+                return hit["traceID"]
+        time.sleep(0.5)
+    raise AssertionError(f"no trace for {traceql} within {timeout}s")
+
+
+def error_trace_id(resp) -> str:
+    return resp.json()["error"]["trace_id"]
+
+
+def test_backend_traces_reach_tempo_and_logs_reach_loki_with_the_same_trace(stack_backend, tempo, loki):
+    api = Api(stack_backend.url)
+    name = unique_name("e2e")
+    api.signup_and_login(name)
+    assert api.post("/api/messages", {"body": "through the whole pipeline"}).status_code == 201
+    assert api.get("/api/messages").status_code == 200
+    # An error body hands over its trace id: the way a user reports a request.
+    bad = api.post("/api/messages", {"body": ""})
+    trace_id = error_trace_id(bad)
+
+    # The login: TraceQL by service name and route finds it; the trace has Flask, PyMySQL, Redis spans.
+    login_trace = find_trace(
+        tempo, '{resource.service.name="backend" && span.http.route="/api/auth/login"}',
+        lambda hit: True)
+    spans = tempo.wait_for_trace(login_trace, min_spans=3)
+    servers = [s for s in spans if s["kind"] == SERVER]
+    assert len(servers) == 1 and servers[0]["resource"]["service.name"] == "backend"
+    scopes = {s["scope"] for s in spans}
+    assert any("flask" in scope for scope in scopes), scopes
+    assert any("pymysql" in scope or "dbapi" in scope for scope in scopes), scopes
+    assert any("redis" in scope for scope in scopes), scopes
+    assert all(s["parent_span_id"] == servers[0]["span_id"] for s in spans if s["kind"] == CLIENT)
+
+    # The tag search (what Grafana's search form sends) finds backend traces too, including the error's.
+    tagged = {hit["traceID"] for hit in tempo.search_tags("service.name=backend")}
+    assert tagged, "tag search found no backend trace"
+    tempo.wait_for_trace(trace_id)
+
+    # Loki: that request's log lines, by service_name label and trace_id structured metadata.
+    entries = loki.wait_for(f'{{service_name="backend"}} | trace_id="{login_trace}"')
+    lines = [e["line"] for e in entries]
+    assert "login succeeded" in lines, lines
+    assert all(e["labels"].get("trace_id") == login_trace for e in entries)
+    assert "backend" in loki.label_values("service_name")
+
+
+def test_gateway_removes_secrets_whatever_the_sender_did(gateway, tempo, loki):
+    """A sender that puts cookies, Authorization and passwords on spans and logs: none of it arrives."""
+    from harness.otlp_payloads import log_request, span_request
+
+    trace_id = unique_name("t").encode().hex()[:32].ljust(32, "0")
+    secrets = {
+        "http.request.header.cookie": "session=cookie-secret-1",
+        "http.request.header.authorization": "Bearer auth-secret-2",
+        "http.response.header.set-cookie": "session=cookie-secret-3",
+        "user.password": "password-secret-4",
+        "db.password": "password-secret-5",
+        "api_token": "token-secret-6",
+        "Authorization": "Basic auth-secret-7",
+    }
+    keep = {"http.route": "/kept", "enduser.id": "kept-user"}
+    headers = {"Content-Type": "application/x-protobuf"}
+    service = unique_name("redact")
+    resp = requests.post(gateway.otlp_http + "/v1/traces", headers=headers, timeout=10,
+                         data=span_request(service, trace_id, {**secrets, **keep}, resource_extra=secrets))
+    assert resp.status_code == 200, resp.text
+    resp = requests.post(gateway.otlp_http + "/v1/logs", headers=headers, timeout=10,
+                         data=log_request(service, trace_id, "a log with secrets", {**secrets, **keep},
+                                          resource_extra=secrets))
+    assert resp.status_code == 200, resp.text
+
+    spans = tempo.wait_for_trace(trace_id)
+    entries = loki.wait_for(f'{{service_name="{service}"}}')
+    span = spans[0]
+    assert span["attributes"]["http.route"] == "/kept"
+    assert entries[0]["labels"].get("enduser_id") == "kept-user"
+    shown = repr(spans) + repr(entries)
+    for value in secrets.values():
+        assert value not in shown, f"{value} reached Tempo or Loki"
