@@ -16,12 +16,18 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"
 
 
+def now() -> str:
+    """The runtime's RFC 3339 timestamp with nanoseconds, as CRI and docker write it."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
 def cri(stream: str, tag: str, text: str) -> str:
-    return f"2026-11-23T10:00:00.{time.time_ns() % 10**9:09d}Z {stream} {tag} {text}\n"
+    return f"{now()} {stream} {tag} {text}\n"
 
 
 def docker(text: str) -> str:
-    return json.dumps({"log": text + "\n", "stream": "stdout", "time": "2026-11-23T10:00:00.000000000Z"}) + "\n"
+    return json.dumps({"log": text + "\n", "stream": "stdout", "time": now()}) + "\n"
 
 
 class PodLogs:
