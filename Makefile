@@ -41,7 +41,7 @@ go-tools:
 
 frontend-build:
 	@echo "==> frontend: npm ci (when the lockfile changed) and vite build"
-	@cd tests && ../$(PY) -m harness.frontend_build
+	@cd tests && ../$(PY) -m harness.nginx
 
 test: venv system-packages collector go-tools frontend-build
 	@echo "==> running the test suite"
