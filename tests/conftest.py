@@ -16,6 +16,8 @@ from harness.backend import Backend, backend_env
 from harness.otlp_sink import OtlpSink
 
 TEST_PASSWORD = "correct-horse-battery-staple"
+# Every session id the suite was handed, for the final scan of what reached Tempo and Loki.
+SESSION_IDS_SEEN: set[str] = set()
 
 
 @pytest.fixture(scope="session")
@@ -63,14 +65,20 @@ class Api:
         self.http = requests.Session()
 
     def get(self, path: str, **kw) -> requests.Response:
-        return self.http.get(self.base_url + path, timeout=15, **kw)
+        return self._seen(self.http.get(self.base_url + path, timeout=15, **kw))
 
     def post(self, path: str, json=None, **kw) -> requests.Response:
         if json is not None:
             kw["json"] = json
         else:
             kw.setdefault("headers", {}).setdefault("Content-Type", "application/json")
-        return self.http.post(self.base_url + path, timeout=15, **kw)
+        return self._seen(self.http.post(self.base_url + path, timeout=15, **kw))
+
+    @staticmethod
+    def _seen(resp: requests.Response) -> requests.Response:
+        if "session" in resp.cookies:
+            SESSION_IDS_SEEN.add(resp.cookies["session"])
+        return resp
 
     def signup_and_login(self, username: str, password: str = TEST_PASSWORD) -> requests.Response:
         assert self.post("/api/auth/signup", {"username": username, "password": password}).status_code == 201

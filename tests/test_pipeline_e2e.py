@@ -36,10 +36,13 @@ def test_backend_traces_reach_tempo_and_logs_reach_loki_with_the_same_trace(stac
     bad = api.post("/api/messages", {"body": ""})
     trace_id = error_trace_id(bad)
 
-    # The login: TraceQL by service name and route finds it; the trace has Flask, PyMySQL, Redis spans.
-    login_trace = find_trace(
-        tempo, '{resource.service.name="backend" && span.http.route="/api/auth/login"}',
-        lambda hit: True)
+    # The login's trace id, from its log line (the user is unique to this test).
+    login = loki.wait_for(f'{{service_name="backend"}} | enduser_id="{name}" |= "login succeeded"')
+    login_trace = login[0]["labels"]["trace_id"]
+
+    # TraceQL by service name and route finds that trace; it holds Flask, PyMySQL and Redis spans.
+    find_trace(tempo, '{resource.service.name="backend" && span.http.route="/api/auth/login"}',
+               lambda hit: hit["traceID"].rjust(32, "0") == login_trace)
     spans = tempo.wait_for_trace(login_trace, min_spans=3)
     servers = [s for s in spans if s["kind"] == SERVER]
     assert len(servers) == 1 and servers[0]["resource"]["service.name"] == "backend"
@@ -50,8 +53,8 @@ def test_backend_traces_reach_tempo_and_logs_reach_loki_with_the_same_trace(stac
     assert all(s["parent_span_id"] == servers[0]["span_id"] for s in spans if s["kind"] == CLIENT)
 
     # The tag search (what Grafana's search form sends) finds backend traces too, including the error's.
-    tagged = {hit["traceID"] for hit in tempo.search_tags("service.name=backend")}
-    assert tagged, "tag search found no backend trace"
+    tagged = {hit["traceID"].rjust(32, "0") for hit in tempo.search_tags("service.name=backend")}
+    assert login_trace in tagged, "tag search did not find the login trace"
     tempo.wait_for_trace(trace_id)
 
     # Loki: that request's log lines, by service_name label and trace_id structured metadata.
@@ -75,8 +78,9 @@ def test_gateway_removes_secrets_whatever_the_sender_did(gateway, tempo, loki):
         "db.password": "password-secret-5",
         "api_token": "token-secret-6",
         "Authorization": "Basic auth-secret-7",
+        "session_id": "session-secret-8",
     }
-    keep = {"http.route": "/kept", "enduser.id": "kept-user"}
+    keep = {"http.route": "/kept", "enduser.id": "kept-user", "session.id": "browser-tab-session"}
     headers = {"Content-Type": "application/x-protobuf"}
     service = unique_name("redact")
     resp = requests.post(gateway.otlp_http + "/v1/traces", headers=headers, timeout=10,
@@ -91,6 +95,7 @@ def test_gateway_removes_secrets_whatever_the_sender_did(gateway, tempo, loki):
     entries = loki.wait_for(f'{{service_name="{service}"}}')
     span = spans[0]
     assert span["attributes"]["http.route"] == "/kept"
+    assert span["attributes"]["session.id"] == "browser-tab-session"  # semconv browser session: kept
     assert entries[0]["labels"].get("enduser_id") == "kept-user"
     shown = repr(spans) + repr(entries)
     for value in secrets.values():
