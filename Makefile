@@ -8,11 +8,12 @@ PY := $(VENV)/bin/python
 # Re-install Python packages only when a requirements file changes.
 VENV_STAMP := $(VENV)/.stamp-$(shell cat backend/requirements.txt tests/requirements.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench
+.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local
 
 help:
 	@echo "make test      install what is missing, then run the whole test suite (what CI runs)"
 	@echo "make up        a kind cluster with the whole stack (needs docker and kind); make down removes it"
+	@echo "make local     the whole stack as local processes, no cluster needed (all but Grafana)"
 	@echo "make backend   run the backend under gunicorn in the foreground (env: MYSQL_*, REDIS_URL, OTEL_*)"
 	@echo "make bench     run the benchmarks, print a table, write bench/results/latest.json"
 	@echo "make collector build the otelcol-stack collector (cached by manifest hash)"
@@ -50,6 +51,9 @@ test: venv system-packages collector go-tools frontend-build
 bench: venv system-packages collector go-tools frontend-build
 	@echo "==> benchmarks (about 15 minutes); table on stdout, figures in bench/results/latest.json"
 	@cd bench && ../$(PY) run.py
+
+local: venv system-packages collector go-tools frontend-build
+	@$(PY) scripts/local_stack.py
 
 up:
 	@bash scripts/kind-up.sh

@@ -138,8 +138,8 @@ def nginx_argv(conf: Path, test_only: bool = False) -> list[str]:
 
 class Nginx:
     def __init__(self, base_dir: Path, backend_url: str, otlp_url: str, static_root: Path = DIST,
-                 name: str = "nginx", **variables: str):
-        self.port = free_port()
+                 name: str = "nginx", port: int | None = None, **variables: str):
+        self.port = port or free_port()
         self.base_dir = Path(base_dir)
         self.runtime_dir = self.base_dir / f"{name}-runtime"
         self.variables = {
