@@ -14,6 +14,9 @@ export FRONTEND_SERVICE_NAME="${FRONTEND_SERVICE_NAME:-frontend}"
 export NGINX_RUNTIME_DIR="${NGINX_RUNTIME_DIR:-/tmp/nginx}"
 export OTLP_RATE_LIMIT="${OTLP_RATE_LIMIT:-20r/s}"
 export OTLP_RATE_BURST="${OTLP_RATE_BURST:-40}"
+# Sent to the collector on the browser's behalf, e.g. "Bearer <token>" for a remote gateway that
+# checks one (the split-apps overlay); empty = no Authorization header.
+export OTLP_AUTHORIZATION="${OTLP_AUTHORIZATION:-}"
 
 fail() {
     echo "render-nginx-conf: $*" >&2
@@ -35,12 +38,14 @@ matches '[A-Za-z0-9][A-Za-z0-9._-]{0,62}' "$FRONTEND_SERVICE_NAME" ||
     fail "FRONTEND_SERVICE_NAME must be letters, digits, '.', '_', '-', got '$FRONTEND_SERVICE_NAME'"
 matches '[0-9]+r/[sm]' "$OTLP_RATE_LIMIT" || fail "OTLP_RATE_LIMIT must look like 20r/s, got '$OTLP_RATE_LIMIT'"
 matches '[0-9]+' "$OTLP_RATE_BURST" || fail "OTLP_RATE_BURST must be a number, got '$OTLP_RATE_BURST'"
+[ -z "$OTLP_AUTHORIZATION" ] || matches 'Bearer [A-Za-z0-9._~+/=-]+' "$OTLP_AUTHORIZATION" ||
+    fail "OTLP_AUTHORIZATION must be 'Bearer <token>' (token68 characters) or empty"
 [ -r "$template" ] || fail "template not readable: $template"
 
 mkdir -p "$NGINX_RUNTIME_DIR"
 conf="$NGINX_RUNTIME_DIR/nginx.conf"
 # Only these variables are substituted; nginx's own ($uri, $host, ...) pass through untouched.
-envsubst '${LISTEN_PORT} ${STATIC_ROOT} ${BACKEND_URL} ${OTLP_URL} ${FRONTEND_SERVICE_NAME} ${NGINX_RUNTIME_DIR} ${OTLP_RATE_LIMIT} ${OTLP_RATE_BURST}' \
+envsubst '${LISTEN_PORT} ${STATIC_ROOT} ${BACKEND_URL} ${OTLP_URL} ${FRONTEND_SERVICE_NAME} ${NGINX_RUNTIME_DIR} ${OTLP_RATE_LIMIT} ${OTLP_RATE_BURST} ${OTLP_AUTHORIZATION}' \
     <"$template" >"$conf.tmp"
 mv "$conf.tmp" "$conf"
 

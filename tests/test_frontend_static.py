@@ -66,6 +66,7 @@ def test_rendered_config_passes_nginx_t(tmp_path, frontend_dist):  # noqa: F811
     ("BACKEND_URL", "http://127.0.0.1:8000/api"),  # a path would change how proxy_pass maps URIs
     ("OTLP_URL", "http://127.0.0.1:4318; return 200"),
     ("LISTEN_PORT", "8080; include /etc/passwd"),
+    ("OTLP_AUTHORIZATION", 'Bearer x"; return 200 "'),
     ("FRONTEND_SERVICE_NAME", 'x"}; return 200 "'),
     ("OTLP_RATE_LIMIT", "fast"),
 ])
@@ -73,3 +74,11 @@ def test_render_refuses_unsafe_values(tmp_path, variable, value):
     with pytest.raises(RuntimeError, match=variable):
         _render(tmp_path, **{variable: value})
     assert not (tmp_path / "runtime" / "nginx.conf").exists()
+
+
+def test_the_gateway_token_is_added_for_the_browser_only_when_configured(tmp_path, frontend_dist):  # noqa: F811
+    plain = _render(tmp_path / "plain", STATIC_ROOT=str(frontend_dist)).read_text()
+    assert 'proxy_set_header Authorization "";' in plain  # the browser's own header is never forwarded
+    with_token = _render(tmp_path / "token", STATIC_ROOT=str(frontend_dist),
+                         OTLP_AUTHORIZATION="Bearer dev-otlp-bearer-token").read_text()
+    assert 'proxy_set_header Authorization "Bearer dev-otlp-bearer-token";' in with_token
