@@ -3,12 +3,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
+STACK_CACHE ?= $(HOME)/.cache/otel-stack
+# Tools this repo installs itself (kustomize, when kubectl's is too old) live in the cache.
+export PATH := $(STACK_CACHE)/bin:$(PATH)
+KUSTOMIZE_VERSION := v5.5.0
 VENV := .venv
 PY := $(VENV)/bin/python
 # Re-install Python packages only when a requirements file changes.
 VENV_STAMP := $(VENV)/.stamp-$(shell cat backend/requirements.txt tests/requirements.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local
+.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local kustomize
 
 help:
 	@echo "make test      install what is missing, then run the whole test suite (what CI runs)"
@@ -44,7 +48,14 @@ frontend-build:
 	@echo "==> frontend: npm ci (when the lockfile changed) and vite build"
 	@cd tests && ../$(PY) -m harness.nginx
 
-test: venv system-packages collector go-tools frontend-build
+# k8s/ needs kustomize v5 (components, labels, replacements): kubectl >= 1.27 embeds it.
+kustomize:
+	@if ! kubectl version --client 2>/dev/null | grep -q 'Kustomize Version: v5' && ! command -v kustomize >/dev/null; then \
+	  echo "==> installing kustomize $(KUSTOMIZE_VERSION) into $(STACK_CACHE)/bin (kubectl here embeds none or an old one)"; \
+	  GOBIN=$(STACK_CACHE)/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); \
+	fi
+
+test: venv system-packages kustomize collector go-tools frontend-build
 	@echo "==> running the test suite"
 	@$(PY) -m pytest
 
