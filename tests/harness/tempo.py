@@ -48,7 +48,9 @@ class Tempo:
         return self
 
     def stop(self) -> None:
-        self.process.stop()
+        # This Tempo can hang on SIGTERM after a recent query (query-frontend queue, grafana/tempo
+        # #5733); its WAL makes a SIGKILL after a short grace safe.
+        self.process.stop(timeout=3)
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> dict | None:
         url = self.url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
