@@ -40,3 +40,14 @@ def percentile(values: list[float], pct: float) -> float:
 
 def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def deployed_export_delays() -> dict[str, str]:
+    """The batch processors' schedule the backend runs with in the cluster (k8s/backend), so the
+    benchmarks measure the shipped setting, not the harness's short test delays."""
+    import yaml
+
+    deployment = yaml.safe_load((REPO / "k8s" / "backend" / "deployment.yaml").read_text())
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    wanted = ("OTEL_BSP_SCHEDULE_DELAY", "OTEL_BLRP_SCHEDULE_DELAY")
+    return {e["name"]: e["value"] for e in env if e["name"] in wanted}

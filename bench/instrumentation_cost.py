@@ -14,7 +14,7 @@ import requests
 
 import wrk
 from blackhole import Blackhole
-from common import Row, median, progress
+from common import deployed_export_delays, Row, median, progress
 from harness import collector, mariadb, redis_server
 from harness.backend import Backend, backend_env
 from harness.fake_kube_apiserver import FakeKubeApiServer
@@ -25,8 +25,8 @@ from harness.tempo import Tempo
 ROUNDS = 5
 SECONDS = 4
 PASSWORD = "bench-password-1"
-# The SDK's own defaults, stated so the harness's short test delays do not apply here.
-SDK_DEFAULT_DELAYS = {"OTEL_BSP_SCHEDULE_DELAY": "5000", "OTEL_BLRP_SCHEDULE_DELAY": "1000"}
+# What the backend runs with in the cluster, not the harness's short test delays.
+DEPLOYED_DELAYS = deployed_export_delays()
 
 
 def _login(url: str) -> tuple[str, str]:
@@ -70,7 +70,7 @@ def run(work_dir: Path) -> list[Row]:
     gateway = collector.gateway(work_dir, kube, tempo.otlp_grpc, loki.otlp_endpoint).start()
     hole = Blackhole()
     refused = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    base = backend_env(db.env(), cache.url, gateway.otlp_http, **SDK_DEFAULT_DELAYS)
+    base = backend_env(db.env(), cache.url, gateway.otlp_http, **DEPLOYED_DELAYS)
     backends = {
         "on": Backend(work_dir, base, name="backend-on"),
         "off": Backend(work_dir, dict(base, OTEL_SDK_DISABLED="true"), name="backend-off"),
@@ -143,7 +143,7 @@ def log_record_cost(otlp_endpoint: str) -> list[Row]:
     for round_no in range(LOG_ROUNDS):
         for variant in (("otlp", "stdout") if round_no % 2 == 0 else ("stdout", "otlp")):
             progress(f"benchmark 3: round {round_no + 1}/{LOG_ROUNDS}, {LOG_CALLS} logger.info calls, {variant}")
-            env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=otlp_endpoint, **SDK_DEFAULT_DELAYS)
+            env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=otlp_endpoint, **DEPLOYED_DELAYS)
             out = subprocess.run([sys.executable, str(script), variant, str(LOG_CALLS)], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
             times[variant].append(json.loads(out.stderr.strip().splitlines()[-1])["seconds"])

@@ -1,0 +1,432 @@
+"""Benchmark 4: the highest span and log rate the shipped gateway passes to a real Tempo and Loki
+with nothing lost, and its peak memory. Run alone: python bench/gateway_throughput.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from common import Row, progress
+
+BENCH = "4 gateway throughput"
+# telemetrygen offers spans, then log records, at each rate for STEP_S seconds; stepping stops at
+# the first step that is not clean (Step.clean: every item generated, accepted, exported and
+# counted by Tempo's/Loki's own distributor, nothing refused, failed or discarded, and neither
+# the generator nor the exporter queue fell behind).
+STEPS = (10_000, 20_000, 30_000, 40_000, 50_000, 60_000)
+STEP_S = 10
+# The exporters flush a batch at the latest 1 s after its first item; allow a few seconds more.
+DRAIN_BOUND_S = 5.0
+# The exporters batch inside their queue, so it always holds up to ~1 s of input; more than this
+# much means the export to Tempo/Loki is falling behind, which a 10 s step would otherwise hide.
+BACKLOG_BOUND_S = 2.0
+# A generator that needs longer than this beyond STEP_S could not hand its data over as fast as
+# it made it (gateway back-pressure, or its own single export pipeline for spans).
+GEN_OVERRUN_S = 2.0
+# After an unclean step, how long to keep waiting so the totals are final (and the next signal
+# starts from an empty queue).
+SETTLE_MAX_S = 30.0
+GOAL_RATE = 50_000
+GOAL_RSS_MIB = 256.0
+PER_WORKER_RATE = 1000.0
+# telemetrygen exports spans through one batch processor (one request at a time) for all its
+# workers, so spans go in larger requests than an app's 512; log workers each send their own.
+TRACE_BATCH = 2048
+LOG_BATCH = 512
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The deployment sets this (k8s/otel-gateway/deployment.yaml); without it Go's GC runs unbounded.
+DEPLOYMENT_GOMEMLIMIT = "800MiB"
+
+SIGNALS = {
+    # signal: (gateway receiver item, gateway exporter, receiving-end counter, its discard counter)
+    "traces": ("spans", "otlp_grpc/tempo", "tempo_distributor_spans_received_total", "tempo_discarded_spans_total"),
+    "logs": ("log_records", "otlp_http/loki", "loki_distributor_lines_received_total", "loki_discarded_samples_total"),
+}
+UNIT = {"traces": "spans/s", "logs": "log records/s"}
+
+_SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of every series called `name` whose labels include `labels` (Prometheus text format)."""
+    total = 0.0
+    for line in text.splitlines():
+        match = _SERIES.match(line)
+        if not match or match.group(1) != name:
+            continue
+        series = match.group(2) or ""
+        if all(f'{k}="{v}"' in series for k, v in labels.items()):
+            total += float(match.group(3))
+    return total
+
+
+def metric_by_label(text: str, name: str, label: str) -> dict[str, float]:
+    """Sums of the series called `name`, keyed by the value of one label."""
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _SERIES.match(line)
+        if match and match.group(1) == name:
+            value = re.search(rf'{label}="([^"]*)"', match.group(2) or "")
+            key = value.group(1) if value else ""
+            sums[key] = sums.get(key, 0.0) + float(match.group(3))
+    return sums
+
+
+def http_text(url: str, timeout: float = 10.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.read().decode()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (fields 14 and 15 of /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
+
+
+def proc_status_kib(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Step:
+    signal: str
+    target_rate: int
+    workers: int
+    generated: int = 0
+    gen_ok: bool = False
+    gen_wall_s: float = 0.0
+    accepted: int = 0
+    refused: int = 0
+    sent: int = 0
+    send_failed: int = 0
+    enqueue_failed: int = 0
+    backend_received: int = 0
+    backend_discarded: int = 0
+    drain_s: float | None = None  # None: not drained within SETTLE_MAX_S
+    peak_queue: int = 0
+    cores: dict[str, float] = field(default_factory=dict)
+    discard_reasons: dict[str, int] = field(default_factory=dict)
+    spot_check: str = ""
+
+    @property
+    def achieved_rate(self) -> float:
+        # Over the generator's whole run: a backlog it flushes after STEP_S counts against it.
+        return self.accepted / max(STEP_S, self.gen_wall_s)
+
+    @property
+    def backlog_bound(self) -> float:
+        return self.accepted / STEP_S * BACKLOG_BOUND_S
+
+    @property
+    def clean(self) -> bool:
+        counted = self.generated == self.accepted == self.sent == self.backend_received > 0
+        lost = self.refused or self.send_failed or self.enqueue_failed or self.backend_discarded
+        kept_up = (self.gen_ok and self.gen_wall_s <= STEP_S + GEN_OVERRUN_S and self.peak_queue <= self.backlog_bound
+                   and self.drain_s is not None and self.drain_s <= DRAIN_BOUND_S)
+        return counted and not lost and kept_up
+
+    def problems(self) -> str:
+        issues = []
+        if not self.gen_ok:
+            issues.append("generator failed")
+        if self.gen_wall_s > STEP_S + GEN_OVERRUN_S:
+            issues.append(f"generator took {self.gen_wall_s:.1f}s for {STEP_S}s of data (its export was held up)")
+        if self.generated != self.accepted:
+            issues.append(f"generated {self.generated} != accepted {self.accepted}")
+        if self.refused:
+            issues.append(f"refused {self.refused} (back-pressure; the generator retries)")
+        if self.sent != self.accepted:
+            issues.append(f"exported {self.sent} != accepted {self.accepted}")
+        if self.send_failed or self.enqueue_failed:
+            issues.append(f"send_failed {self.send_failed}, enqueue_failed {self.enqueue_failed}")
+        if self.backend_received != self.sent:
+            issues.append(f"backend counted {self.backend_received} != exported {self.sent}")
+        if self.backend_discarded:
+            reasons = ", ".join(f"{k} {v}" for k, v in self.discard_reasons.items())
+            issues.append(f"backend discarded {self.backend_discarded} ({reasons})")
+        if self.peak_queue > self.backlog_bound:
+            issues.append(f"exporter fell behind: queue peaked at {self.peak_queue} > {BACKLOG_BOUND_S:g}s of input")
+        if self.drain_s is None:
+            issues.append(f"queue not drained in {SETTLE_MAX_S:.0f}s")
+        elif self.drain_s > DRAIN_BOUND_S:
+            issues.append(f"queue drained only after {self.drain_s:.1f}s")
+        return "; ".join(issues) or "clean"
+
+    def summary(self) -> str:
+        short = {"gateway": "gw", "tempo": "tempo", "loki": "loki", "telemetrygen": "gen",
+                 "everything else": "other", "machine total": "total"}
+        cores = " ".join(f"{short[k]} {v:.2f}" for k, v in self.cores.items())
+        drain = "-" if self.drain_s is None else f"{self.drain_s:.1f}s"
+        return (f"{self.target_rate // 1000}k target, {self.workers} workers: generated {self.generated} "
+                f"in {self.gen_wall_s:.1f}s, "
+                f"accepted {self.accepted} ({self.achieved_rate:.0f}/s), exported {self.sent}, backend counted "
+                f"{self.backend_received}, peak queue {self.peak_queue}, drained {drain}: {self.problems()}; "
+                f"CPU cores {cores}; {self.spot_check}")
+
+
+class QueueSampler:
+    """Polls the exporter's queue size once a second in the background, keeping the peak."""
+
+    def __init__(self, metrics: Callable[[], str], exporter: str):
+        self.metrics = metrics
+        self.exporter = exporter
+        self.peak_queue = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                queue = metric_sum(self.metrics(), "otelcol_exporter_queue_size", exporter=self.exporter)
+                self.peak_queue = max(self.peak_queue, int(queue))
+            except (OSError, ValueError):
+                pass
+
+    def __enter__(self) -> "QueueSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+class Stack:
+    def __init__(self, work_dir: Path):
+        from harness import collector
+        from harness.fake_kube_apiserver import FakeKubeApiServer
+        from harness.loki import Loki
+        from harness.tempo import Tempo
+
+        self.work_dir = work_dir
+        self.kube = FakeKubeApiServer().start()
+        self.tempo = self.loki = self.gateway = None
+        try:
+            progress("gateway throughput: starting Tempo and Loki")
+            self.tempo = Tempo(work_dir / "tempo").start()
+            self.loki = Loki(work_dir / "loki").start()
+            progress("gateway throughput: starting the gateway (collector/gateway.yaml)")
+            self.gateway = collector.gateway(work_dir / "gateway", self.kube, self.tempo.otlp_grpc,
+                                             self.loki.otlp_endpoint, GOMEMLIMIT=DEPLOYMENT_GOMEMLIMIT).start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def pids(self) -> dict[str, int]:
+        return {"gateway": self.gateway.process.pid, "tempo": self.tempo.process.pid, "loki": self.loki.process.pid}
+
+    def backend_metrics(self, signal: str) -> str:
+        url = self.tempo.url if signal == "traces" else self.loki.url
+        return http_text(f"{url}/metrics")
+
+    def stop(self) -> None:
+        for component in (self.gateway, self.loki, self.tempo):
+            if component is not None:
+                component.stop()
+        self.kube.stop()
+
+
+def counters(stack: Stack, signal: str) -> dict[str, float]:
+    item, exporter, received, discarded = SIGNALS[signal]
+    gw = stack.gateway.metrics()
+    backend = stack.backend_metrics(signal)
+    return {
+        "accepted": metric_sum(gw, f"otelcol_receiver_accepted_{item}", receiver="otlp"),
+        "refused": metric_sum(gw, f"otelcol_receiver_refused_{item}", receiver="otlp")
+        + metric_sum(gw, f"otelcol_receiver_failed_{item}", receiver="otlp"),
+        "sent": metric_sum(gw, f"otelcol_exporter_sent_{item}", exporter=exporter),
+        "send_failed": metric_sum(gw, f"otelcol_exporter_send_failed_{item}", exporter=exporter),
+        "enqueue_failed": metric_sum(gw, f"otelcol_exporter_enqueue_failed_{item}", exporter=exporter),
+        "queue": metric_sum(gw, "otelcol_exporter_queue_size", exporter=exporter),
+        "backend_received": metric_sum(backend, received),
+        "backend_discarded": metric_sum(backend, discarded),
+        **{f"discarded:{reason}": value for reason, value in metric_by_label(backend, discarded, "reason").items()},
+    }
+
+
+def spot_check(stack: Stack, signal: str, service: str, expected: int) -> str:
+    """What a user's query sees: Loki's count of the step's records, or one of its traces in Tempo."""
+    deadline = time.monotonic() + 10
+    last, previous = "nothing found", None
+    while time.monotonic() < deadline:
+        try:
+            if signal == "logs":
+                query = f'sum(count_over_time({{service_name="{service}"}}[10m]))'
+                url = f"{stack.loki.url}/loki/api/v1/query?" + urllib.parse.urlencode({"query": query})
+                result = json.loads(http_text(url, timeout=20))["data"]["result"]
+                found = int(float(result[0]["value"][1])) if result else 0
+                # Loki keeps one of several entries identical in stream, timestamp and line, and
+                # the generator's records can collide on a coarse clock: stop once the count holds.
+                last = f"Loki count_over_time {found} of {expected}"
+                if found >= expected or (found and found == previous):
+                    return last
+                previous = found
+            else:
+                hits = stack.tempo.search_traceql(f'{{resource.service.name="{service}"}}', limit=5, since_s=600)
+                if hits:
+                    spans = stack.tempo.spans(hits[0]["traceID"])
+                    return f"Tempo search finds the step's traces, one fetched has {len(spans)} spans"
+        except Exception as exc:  # noqa: BLE001 - a slow or failing query is a finding, not a crash
+            last = f"query error {type(exc).__name__}: {exc}"
+        time.sleep(1)
+    return last
+
+
+def run_step(stack: Stack, signal: str, rate: int, efficiency: float) -> Step:
+    from harness.telemetrygen import TelemetryGen, workers_for
+
+    _, exporter, _, _ = SIGNALS[signal]
+    # Each worker falls short of its nominal rate by its timer's overshoot: ask for more workers.
+    workers = workers_for(rate / efficiency, PER_WORKER_RATE)
+    step = Step(signal, rate, workers)
+    service = f"bench-{signal}-{rate}-{int(time.time())}"
+    before = counters(stack, signal)
+    pids = stack.pids()
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    child_before = children_cpu()
+    busy_before, total_before = machine_cpu()
+    wall_before = time.monotonic()
+    gen = TelemetryGen(signal, stack.gateway.otlp_grpc, stack.work_dir / "telemetrygen",
+                       rate_per_worker=PER_WORKER_RATE,
+                       workers=workers, duration_s=STEP_S, service=service,
+                       batch_size=TRACE_BATCH if signal == "traces" else LOG_BATCH)
+    with QueueSampler(stack.gateway.metrics, exporter) as sampler:
+        gen.start()
+        result = gen.wait(timeout=STEP_S + 60)
+        gen_end = time.monotonic()
+        step.gen_wall_s = gen_end - wall_before
+        # Sample CPU over the generator's run: that is when the pipeline is under load.
+        wall = time.monotonic() - wall_before
+        step.cores = {name: (cpu_seconds(pid) - cpu_before[name]) / wall for name, pid in pids.items()}
+        step.cores["telemetrygen"] = (children_cpu() - child_before) / wall
+        busy_after, total_after = machine_cpu()
+        machine_busy = (busy_after - busy_before) / (total_after - total_before) * os.cpu_count()
+        step.cores["everything else"] = max(0.0, machine_busy - sum(step.cores.values()))
+        step.cores["machine total"] = machine_busy
+        step.generated, step.gen_ok = result.items, result.ok(workers)
+        # Drained: every accepted item is exported (or failed) and the queue is empty.
+        while True:
+            now = counters(stack, signal)
+            accepted = now["accepted"] - before["accepted"]
+            done = now["sent"] - before["sent"] + now["send_failed"] - before["send_failed"]
+            if done >= accepted and now["queue"] == 0:
+                step.drain_s = time.monotonic() - gen_end
+                break
+            if time.monotonic() - gen_end > SETTLE_MAX_S:
+                break
+            time.sleep(0.25)
+        step.peak_queue = sampler.peak_queue
+    time.sleep(0.5)  # the backend's counter is bumped before its response; this is just margin
+    after = counters(stack, signal)
+    for key in ("accepted", "refused", "sent", "send_failed", "enqueue_failed", "backend_received",
+                "backend_discarded"):
+        setattr(step, key, int(after[key] - before[key]))
+    step.discard_reasons = {key.split(":", 1)[1]: int(value - before.get(key, 0.0)) for key, value in after.items()
+                            if key.startswith("discarded:") and value - before.get(key, 0.0) > 0}
+    step.spot_check = spot_check(stack, signal, service, step.generated)
+    return step
+
+
+def measure_signal(stack: Stack, signal: str) -> list[Step]:
+    steps: list[Step] = []
+    efficiency = 0.85
+    for rate in STEPS:
+        progress(f"gateway throughput: {signal} at {rate}/s for {STEP_S}s")
+        step = run_step(stack, signal, rate, efficiency)
+        steps.append(step)
+        progress(f"gateway throughput: {step.summary()}")
+        # Calibrate the generator from what it actually produced, for the next step; damped and
+        # bounded, so one step starved by other jobs on the machine does not double the next one.
+        if step.generated and step.gen_ok:
+            measured = step.generated / STEP_S / (step.workers * PER_WORKER_RATE)
+            efficiency = min(1.0, max(0.6, (efficiency + measured) / 2))
+        if not step.clean:
+            break
+    return steps
+
+
+def rate_row(signal: str, steps: list[Step]) -> Row:
+    clean = [s for s in steps if s.clean]
+    best = max(clean, key=lambda s: s.achieved_rate, default=None)
+    value = round(best.achieved_rate) if best else 0
+    last = steps[-1]
+    total = last.cores.get("machine total", 0.0)
+    own = {k: v for k, v in last.cores.items() if k not in ("machine total", "everything else")}
+    top = max(own, key=own.get)
+    if last.clean:
+        verdict = (f"Every step was clean, so {value}/s is a lower bound: the generator could not offer more "
+                   f"(asked {last.target_rate}/s, made {last.generated / STEP_S:.0f}/s)")
+    else:
+        verdict = f"First unclean step: {last.target_rate}/s ({last.problems()})"
+    saturated = "saturated" if total >= 0.9 * os.cpu_count() else "not saturated"
+    if best and best.achieved_rate:
+        per_10k = best.cores.get("gateway", 0.0) / best.achieved_rate * 10_000
+        verdict += (f". The gateway itself used {per_10k:.2f} cores per 10k/s at {value}/s, i.e. about "
+                    f"{per_10k * GOAL_RATE / 10_000:.1f} cores for {GOAL_RATE}/s if that scales linearly")
+    detail = (f"{verdict}. In the last step the machine was {saturated} ({total:.2f} of {os.cpu_count()} cores busy, "
+              f"{last.cores.get('everything else', 0.0):.2f} of it other jobs); busiest of ours: {top} "
+              f"({own[top]:.2f} cores). telemetrygen, Tempo, Loki and the gateway share the same {os.cpu_count()} "
+              f"noisy cores. Steps of {STEP_S}s: " + " | ".join(s.summary() for s in steps))
+    return Row(BENCH, f"sustained {signal} rate with zero loss", value, UNIT[signal], f">= {GOAL_RATE}",
+               value >= GOAL_RATE, detail)
+
+
+def run(work_dir: Path) -> list[Row]:
+    work_dir = Path(work_dir) / "gateway-throughput"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    from harness import builds
+
+    builds.tool("telemetrygen")
+    stack = Stack(work_dir)
+    try:
+        results = {signal: measure_signal(stack, signal) for signal in SIGNALS}
+        hwm_mib = proc_status_kib(stack.gateway.process.pid, "VmHWM") / 1024
+    finally:
+        stack.stop()
+    rows = [rate_row(signal, steps) for signal, steps in results.items()]
+    rows.append(Row(
+        BENCH, "gateway peak RSS (VmHWM) over all steps", round(hwm_mib, 1), "MiB", f"<= {GOAL_RSS_MIB:.0f}",
+        hwm_mib <= GOAL_RSS_MIB,
+        f"Run with GOMEMLIMIT={DEPLOYMENT_GOMEMLIMIT} as in the deployment; memory_limiter's 80% is of the host's "
+        "memory here (no cgroup limit), of the 1Gi pod limit in k8s. Covers every step of both signals.",
+    ))
+    return rows
+
+
+if __name__ == "__main__":
+    from run import print_table
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        table = run(Path(tmp))
+    print_table(table)
+    progress(f"gateway throughput: done in {time.monotonic() - started:.0f}s")
