@@ -60,13 +60,4 @@ class Backend:
 
     def json_lines(self) -> list[dict]:
         """The JSON log lines the workers wrote to stdout (what `kubectl logs` shows)."""
-        import json
-
-        lines = []
-        for line in self.process.output().splitlines():
-            if line.startswith("{"):
-                try:
-                    lines.append(json.loads(line))
-                except ValueError:
-                    pass
-        return lines
+        return self.process.json_lines()

@@ -177,16 +177,7 @@ class Nginx:
 
     def access_log(self) -> list[dict]:
         """The JSON access log lines (the template logs to stdout)."""
-        import json
-
-        lines = []
-        for line in (self.process.output() if self.process else "").splitlines():
-            if line.startswith("{"):
-                try:
-                    lines.append(json.loads(line))
-                except ValueError:
-                    pass
-        return lines
+        return self.process.json_lines() if self.process else []
 
 
 if __name__ == "__main__":
