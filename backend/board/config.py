@@ -70,6 +70,7 @@ class Settings:
     mysql_password: str = "board"
     mysql_database: str = "board"
     mysql_timeout_s: int = 3
+    mysql_tls: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_s: float = 1.0
     secret_key: str = "dev-only-secret-key"
@@ -90,6 +91,7 @@ class Settings:
             mysql_password=env.get("MYSQL_PASSWORD", cls.mysql_password),
             mysql_database=env.get("MYSQL_DATABASE", "").strip() or cls.mysql_database,
             mysql_timeout_s=_int(env, "MYSQL_TIMEOUT_SECONDS", cls.mysql_timeout_s, 1, 60),
+            mysql_tls=_bool(env, "MYSQL_TLS", cls.mysql_tls),
             redis_url=_redis_url(env),
             secret_key=env.get("SECRET_KEY", "") or cls.secret_key,
             port=_int(env, "PORT", cls.port),
