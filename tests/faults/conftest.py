@@ -1,0 +1,63 @@
+"""Fault tests: each test gets a Tempo, Loki and gateway of its own, which it may kill, and a backend
+whose unique service name lets Tempo and Loki count exactly its telemetry. MariaDB, Redis and the
+stand-in Kubernetes API are the session ones of tests/conftest.py; nothing here kills those."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from harness import collector
+from harness.backend import Backend, backend_env
+from harness.loki import Loki
+from harness.procs import say
+from harness.tempo import Tempo
+
+
+@dataclass
+class Pipeline:
+    tempo: Tempo
+    loki: Loki
+    gateway: collector.Collector
+
+
+@dataclass
+class TracedBackend:
+    backend: Backend
+    service: str
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+
+def _test_dir(work_dir, request):
+    return work_dir / "faults" / re.sub(r"[^\w.-]", "_", request.node.name)
+
+
+@pytest.fixture
+def pipeline(work_dir, kube_api, request):
+    base = _test_dir(work_dir, request)
+    say(f"{request.node.name}: starting its own Tempo, Loki and gateway")
+    with contextlib.ExitStack() as stack:
+        tempo = Tempo(base).start()
+        stack.callback(tempo.stop)
+        loki = Loki(base).start()
+        stack.callback(loki.stop)
+        gateway = collector.gateway(base, kube_api, tempo.otlp_grpc, loki.otlp_endpoint).start()
+        stack.callback(gateway.stop)
+        yield Pipeline(tempo, loki, gateway)
+
+
+@pytest.fixture
+def traced_backend(pipeline, mysql, redis_srv, work_dir, request):
+    """gunicorn exporting OTLP/HTTP to this test's gateway, as in the cluster, under its own name."""
+    service = f"faults-{uuid.uuid4().hex[:10]}"
+    env = backend_env(mysql.env(), redis_srv.url, pipeline.gateway.otlp_http, OTEL_SERVICE_NAME=service)
+    backend = Backend(_test_dir(work_dir, request), env, name=f"backend-{service}").start()
+    yield TracedBackend(backend, service)
+    backend.stop()
