@@ -77,16 +77,23 @@ class GatewayCounts:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
 
 
-def wait_for_drain(gateway, timeout: float) -> GatewayCounts:
+def wait_for_drain(gateway, timeout: float, quiet_s: float = 3.0) -> GatewayCounts:
+    """Waits until the gateway has sent all it accepted and nothing new has come in for quiet_s: the
+    backend's SDKs export their last batch up to a schedule delay (200 ms here) after the load."""
     deadline = time.monotonic() + timeout
-    counts = GatewayCounts.read(gateway)
-    last_note = time.monotonic()
-    while not counts.drained() and time.monotonic() < deadline:
+    quiet_since, last_note = time.monotonic(), time.monotonic()
+    previous = counts = GatewayCounts.read(gateway)
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        counts = GatewayCounts.read(gateway)
+        if (counts.accepted_spans, counts.accepted_logs) != (previous.accepted_spans, previous.accepted_logs):
+            quiet_since = time.monotonic()
+        previous = counts
+        if counts.drained() and time.monotonic() - quiet_since >= quiet_s:
+            break
         if time.monotonic() - last_note >= 10:
             say(f"waiting for the gateway queue to drain: {counts}")
             last_note = time.monotonic()
-        time.sleep(1)
-        counts = GatewayCounts.read(gateway)
     return counts
 
 
