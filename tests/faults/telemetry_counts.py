@@ -10,15 +10,16 @@ from dataclasses import dataclass, fields
 from typing import Callable
 
 import requests
+import yaml
 
+from harness.loki import CONFIG as LOKI_CONFIG
 from harness.procs import say
 
 _SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
 SERVER = "SPAN_KIND_SERVER"
-# Entries per Loki query. The backend's records carry ~0.9 KB of labels and structured metadata
-# each; 5000 (max_entries_limit_per_query) of them exceed the 4 MiB gRPC message limit between
-# Loki's querier and its query-frontend, and the query then hangs until query_timeout.
-LOKI_PAGE = 1000
+# Entries per Loki query: the most the shipped config allows (tests/test_loki_limits.py shows a
+# page that size of records like the backend's comes back).
+LOKI_PAGE = yaml.safe_load(LOKI_CONFIG.read_text())["limits_config"]["max_entries_limit_per_query"]
 
 
 def metric_sum(text: str, name: str, **labels: str) -> int:

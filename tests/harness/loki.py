@@ -47,18 +47,18 @@ class Loki:
     def stop(self) -> None:
         self.process.stop()
 
-    def _get(self, path: str, params: dict[str, str]) -> dict:
+    def _get(self, path: str, params: dict[str, str], timeout: float = 10) -> dict:
         url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return json.loads(resp.read())
 
-    def query(self, logql: str, since_s: int = 3600, limit: int = 1000) -> list[dict]:
+    def query(self, logql: str, since_s: int = 3600, limit: int = 1000, timeout: float = 10) -> list[dict]:
         """Entries of a LogQL log query: [{"labels": {...stream labels + structured metadata}, "line": ...}]."""
         now = time.time_ns()
         data = self._get("/loki/api/v1/query_range", {
             "query": logql, "start": str(now - since_s * 10**9), "end": str(now + 10**9),
             "limit": str(limit), "direction": "forward",
-        })
+        }, timeout=timeout)
         entries = []
         for stream in data["data"]["result"]:
             for value in stream["values"]:
