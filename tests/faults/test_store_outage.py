@@ -21,8 +21,8 @@ AFTER_S = 10
 DRAIN_TIMEOUT_S = 180
 # Tempo acknowledges a push once the trace is in its ingester's memory and writes it to the WAL
 # only when the trace is cut (trace_idle_period 2 s) or on a graceful stop (Ingester.stopping cuts
-# all live traces). Tempo.stop() in the harness SIGKILLs after 3 s (a hang after recent queries),
-# which could drop traces Tempo had already acknowledged. This test queries nothing before the
+# all live traces). Tempo.stop() in the harness SIGKILLs after 10 s (a hang after recent queries),
+# which would drop traces Tempo had already acknowledged. This test queries nothing before the
 # stop and gives the graceful stop this long.
 TEMPO_STOP_GRACE_S = 30
 
