@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import requests
 
+from harness.load import SteadyLoad
+
 PASSWORD = "correct-horse-battery-staple"
 # One in ten requests a login, four posts, five reads. A load thread logs in first (its session
 # needs the cookie to post), then walks this cycle.
@@ -30,6 +32,8 @@ class Served:
 class BoardTraffic:
     def __init__(self, base_url: str):
         self.base_url = base_url
+        # Telemetry of this traffic is no older than this: where a count in Tempo or Loki starts.
+        self.started_epoch = time.time()
         self.username = f"load_{uuid.uuid4().hex[:10]}"
         self._lock = threading.Lock()
         self._served: list[Served] = []
@@ -49,9 +53,16 @@ class BoardTraffic:
             self._served.append(Served(time.monotonic(), kind, resp.status_code))
         return resp
 
-    def sign_up(self) -> None:
-        resp = self._send(requests.Session(), "signup")
+    @classmethod
+    def signed_up(cls, base_url: str) -> "BoardTraffic":
+        traffic = cls(base_url)
+        resp = traffic._send(requests.Session(), "signup")
         assert resp.status_code == 201, resp.text
+        return traffic
+
+    def steady_load(self, threads: int = 4, interval_s: float = 0.15, **kwargs) -> SteadyLoad:
+        """The fault tests' load by default: about 20 requests/s from four threads."""
+        return SteadyLoad(self, threads=threads, interval_s=interval_s, **kwargs)
 
     def __call__(self, http: requests.Session) -> requests.Response:
         """One request of the mix; `http` is the calling load thread's own session."""

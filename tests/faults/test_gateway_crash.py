@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-from harness.load import SteadyLoad
 from harness.procs import say
 
 from .board_traffic import BoardTraffic
@@ -37,11 +36,9 @@ def test_gateway_sigkill_under_load_delivers_all_it_accepted(pipeline, traced_ba
     - the restarted gateway drains its queue with no failed sends.
     """
     gateway, tempo, loki = pipeline.gateway, pipeline.tempo, pipeline.loki
-    started = time.time()
-    traffic = BoardTraffic(traced_backend.url)
-    traffic.sign_up()
+    traffic = BoardTraffic.signed_up(traced_backend.url)
 
-    with SteadyLoad(traffic, threads=4, interval_s=0.15) as load:
+    with traffic.steady_load() as load:
         time.sleep(WARM_S)
         before = GatewayCounts.read(gateway)
         killed_at = time.monotonic()
@@ -68,11 +65,11 @@ def test_gateway_sigkill_under_load_delivers_all_it_accepted(pipeline, traced_ba
 
     def server_spans() -> int:
         nonlocal spans
-        spans = tempo_count(tempo, traced_backend.service, started)
+        spans = tempo_count(tempo, traced_backend.service, traffic.started_epoch)
         return spans.server_spans
 
     wait_for_count(server_spans, sent_spans, timeout=120, what="server spans in Tempo", settle_s=20)
-    delivered_logs = wait_for_count(lambda: loki_count(loki, traced_backend.service, started), sent_logs,
+    delivered_logs = wait_for_count(lambda: loki_count(loki, traced_backend.service, traffic.started_epoch), sent_logs,
                                     timeout=120, what="log records in Loki", settle_s=20)
 
     print(f"\ngateway SIGKILL under load: {result.summary()}; {traffic.summary()}; "

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from harness.load import SteadyLoad
 from harness.procs import say
 
 from .board_traffic import BoardTraffic
@@ -55,12 +54,10 @@ def test_soak_memory_levels_off_and_no_request_fails(pipeline, traced_backend):
     gateway drains, refusing and failing nothing, Tempo holds one trace per request and Loki every
     log record the gateway accepted."""
     gateway, tempo, loki = pipeline.gateway, pipeline.tempo, pipeline.loki
-    started = time.time()
-    traffic = BoardTraffic(traced_backend.url)
-    traffic.sign_up()
+    traffic = BoardTraffic.signed_up(traced_backend.url)
     master = traced_backend.backend.process.pid
 
-    with SteadyLoad(traffic, threads=THREADS, interval_s=PAUSE_S, max_requests=10**7) as load:
+    with traffic.steady_load(threads=THREADS, interval_s=PAUSE_S, max_requests=10**7) as load:
         say(f"soak: warming up for {WARMUP_S}s, then measuring for {SOAK_S}s")
         time.sleep(WARMUP_S)
         workers = children(master)
@@ -95,9 +92,9 @@ def test_soak_memory_levels_off_and_no_request_fails(pipeline, traced_backend):
 
     drained = wait_for_drain(gateway, timeout=180)
     sent_traces, sent_logs = traffic.server_spans(), traffic.log_records()
-    traces = wait_for_count(lambda: len(tempo_trace_ids(tempo, traced_backend.service, started)), sent_traces,
+    traces = wait_for_count(lambda: len(tempo_trace_ids(tempo, traced_backend.service, traffic.started_epoch)), sent_traces,
                             timeout=120, what="traces in Tempo")
-    delivered_logs = wait_for_count(lambda: loki_count(loki, traced_backend.service, started),
+    delivered_logs = wait_for_count(lambda: loki_count(loki, traced_backend.service, traffic.started_epoch),
                                     drained.accepted_logs, timeout=120, what="log records in Loki")
     print(f"  gateway after the load: {drained}")
     print(f"  Tempo: {traces} traces for {sent_traces} requests; Loki: {delivered_logs} records, "

@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from harness.load import SteadyLoad
 from harness.procs import say
 
 from .board_traffic import BoardTraffic
@@ -37,11 +36,9 @@ def test_tempo_and_loki_down_a_minute_every_accepted_span_and_record_arrives(pip
     TEMPO_STOP_GRACE_S): a SIGKILLed Tempo can lose traces it had acknowledged but not yet written to
     its WAL, which is Tempo's loss, not the pipeline's."""
     gateway, tempo, loki = pipeline.gateway, pipeline.tempo, pipeline.loki
-    started = time.time()
-    traffic = BoardTraffic(traced_backend.url)
-    traffic.sign_up()
+    traffic = BoardTraffic.signed_up(traced_backend.url)
 
-    with SteadyLoad(traffic, threads=4, interval_s=0.15) as load:
+    with traffic.steady_load() as load:
         time.sleep(WARM_S)
         stopping = time.monotonic()
         tempo.process.stop(timeout=TEMPO_STOP_GRACE_S)
@@ -68,11 +65,11 @@ def test_tempo_and_loki_down_a_minute_every_accepted_span_and_record_arrives(pip
 
     def delivered_spans() -> int:
         nonlocal spans
-        spans = tempo_count(tempo, traced_backend.service, started)
+        spans = tempo_count(tempo, traced_backend.service, traffic.started_epoch)
         return spans.spans
 
     wait_for_count(delivered_spans, drained.accepted_spans, timeout=120, what="spans in Tempo")
-    delivered_logs = wait_for_count(lambda: loki_count(loki, traced_backend.service, started),
+    delivered_logs = wait_for_count(lambda: loki_count(loki, traced_backend.service, traffic.started_epoch),
                                     drained.accepted_logs, timeout=120, what="log records in Loki")
     sent_spans, sent_logs = traffic.server_spans(), traffic.log_records()
 
