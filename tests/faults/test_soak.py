@@ -92,9 +92,10 @@ def test_soak_memory_levels_off_and_no_request_fails(pipeline, traced_backend):
 
     drained = wait_for_drain(gateway, timeout=180)
     sent_traces, sent_logs = traffic.server_spans(), traffic.log_records()
-    traces = wait_for_count(lambda: len(tempo_trace_ids(tempo, traced_backend.service, traffic.started_epoch)), sent_traces,
+    service, since = traced_backend.service, traffic.started_epoch
+    traces = wait_for_count(lambda: len(tempo_trace_ids(tempo, service, since)), sent_traces,
                             timeout=120, what="traces in Tempo")
-    delivered_logs = wait_for_count(lambda: loki_count(loki, traced_backend.service, traffic.started_epoch),
+    delivered_logs = wait_for_count(lambda: loki_count(loki, service, since),
                                     drained.accepted_logs, timeout=120, what="log records in Loki")
     print(f"  gateway after the load: {drained}")
     print(f"  Tempo: {traces} traces for {sent_traces} requests; Loki: {delivered_logs} records, "
