@@ -76,7 +76,7 @@ down:
 backend: venv
 	@cd backend && exec ../$(VENV)/bin/gunicorn -c gunicorn.conf.py 'board:create_app()'
 
-# Fault injection under load (about 17 minutes): kills the gateway, stops Tempo and Loki for a
+# Fault injection under load (about 16 minutes): kills the gateway, stops Tempo and Loki for a
 # minute, then the 10-minute soak. CI runs it after `make test`.
 .PHONY: faults soak
 faults: venv system-packages kustomize collector go-tools frontend-build
