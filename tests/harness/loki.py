@@ -8,41 +8,29 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from . import builds
-from .procs import REPO, Process, free_port, http_ok
+from .grafana_store import GrafanaStore
+from .procs import REPO, free_port
 
 CONFIG = REPO / "k8s" / "loki" / "loki.yaml"
 
 
-class Loki:
+class Loki(GrafanaStore):
     def __init__(self, base_dir: Path, name: str = "loki"):
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.data_dir = base_dir / f"{name}-data"
-        env = {
-            "PATH": "/usr/bin:/bin",
+        self._launch("loki", CONFIG, base_dir, name, {
             "LOKI_HTTP_PORT": str(self.http_port),
             "LOKI_GRPC_PORT": str(self.grpc_port),
             "LOKI_DATA_DIR": str(self.data_dir),
             "LOKI_LISTEN_ADDR": "127.0.0.1",
             "LOKI_LOG_LEVEL": "warn",
-        }
-        argv = [builds.tool("loki"), f"-config.file={CONFIG}", "-config.expand-env=true"]
-        self.process = Process(name, argv, base_dir, env=env, ready=lambda: http_ok(f"{self.url}/ready"),
-                               ready_timeout=120)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        })
 
     @property
     def otlp_endpoint(self) -> str:
         """What an otlp_http exporter is given: it appends /v1/logs."""
         return f"{self.url}/otlp"
-
-    def start(self) -> "Loki":
-        self.process.start()
-        return self
 
     def stop(self) -> None:
         self.process.stop()

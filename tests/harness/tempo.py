@@ -9,43 +9,31 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from . import builds
-from .procs import REPO, Process, free_port, http_ok
+from .grafana_store import GrafanaStore
+from .procs import REPO, free_port
 
 CONFIG = REPO / "k8s" / "tempo" / "tempo.yaml"
 
 
-class Tempo:
+class Tempo(GrafanaStore):
     def __init__(self, base_dir: Path, name: str = "tempo"):
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.otlp_grpc_port = free_port()
         self.otlp_http_port = free_port()
         self.data_dir = base_dir / f"{name}-data"
-        env = {
-            "PATH": "/usr/bin:/bin",
+        self._launch("tempo", CONFIG, base_dir, name, {
             "TEMPO_HTTP_PORT": str(self.http_port),
             "TEMPO_GRPC_PORT": str(self.grpc_port),
             "TEMPO_OTLP_GRPC_PORT": str(self.otlp_grpc_port),
             "TEMPO_OTLP_HTTP_PORT": str(self.otlp_http_port),
             "TEMPO_DATA_DIR": str(self.data_dir),
             "TEMPO_LOG_LEVEL": "warn",
-        }
-        argv = [builds.tool("tempo"), f"-config.file={CONFIG}", "-config.expand-env=true"]
-        self.process = Process(name, argv, base_dir, env=env, ready=lambda: http_ok(f"{self.url}/ready"),
-                               ready_timeout=120)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        })
 
     @property
     def otlp_grpc(self) -> str:
         return f"127.0.0.1:{self.otlp_grpc_port}"
-
-    def start(self) -> "Tempo":
-        self.process.start()
-        return self
 
     def stop(self) -> None:
         # A graceful stop cuts the live traces to the WAL (about 5 s here); a SIGKILL before that
