@@ -1,5 +1,5 @@
 """Benchmark 6: what browser telemetry costs in gzip bytes of JS and in time to the `load` event.
-Run alone: python bench/browser_cost.py
+Run alone: python bench/run.py --only 6
 """
 
 from __future__ import annotations
@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import threading
-import time
 from pathlib import Path
 
 from common import REPO, Row, median, percentile, progress
@@ -206,13 +204,3 @@ def run(work_dir: Path) -> list[Row]:
             server.stop()
         upstream.stop()
     return [size_row(sizes), *load_rows(results, served)]
-
-
-if __name__ == "__main__":
-    from run import print_table
-
-    begun = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-browser-") as tmp:
-        table = run(Path(tmp))
-    print_table(table)
-    progress(f"browser cost: done in {time.monotonic() - begun:.0f}s")

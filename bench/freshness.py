@@ -1,10 +1,9 @@
 """Benchmark 5: how soon a finished request's log line is found in Loki and its trace in Tempo,
-with the SDK's default export schedules. Run alone: python bench/freshness.py
+with the SDK's default export schedules. Run alone: python bench/run.py --only 5
 """
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 import urllib.error
@@ -261,13 +260,3 @@ def run(work_dir: Path) -> list[Row]:
         *rows_for("trace in Tempo by id", pollers["traces (by id)"], count, None,
                   "GET /api/traces/<id> (what pasting an id into Grafana does); informational", TRACE_NOTE),
     ]
-
-
-if __name__ == "__main__":
-    from run import print_table
-
-    begun = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-freshness-") as tmp:
-        table = run(Path(tmp))
-    print_table(table)
-    progress(f"freshness: done in {time.monotonic() - begun:.0f}s")

@@ -1,5 +1,5 @@
 """Benchmark 4: the highest span and log rate the shipped gateway passes to a real Tempo and Loki
-with nothing lost, and its peak memory. Run alone: python bench/gateway_throughput.py
+with nothing lost, and its peak memory. Run alone: python bench/run.py --only 4
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import json
 import os
 import re
 import resource
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -420,13 +419,3 @@ def run(work_dir: Path) -> list[Row]:
         "memory here (no cgroup limit), of the 1Gi pod limit in k8s. Covers every step of both signals.",
     ))
     return rows
-
-
-if __name__ == "__main__":
-    from run import print_table
-
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
-        table = run(Path(tmp))
-    print_table(table)
-    progress(f"gateway throughput: done in {time.monotonic() - started:.0f}s")

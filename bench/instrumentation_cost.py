@@ -6,7 +6,6 @@ wrk loads them in interleaved rounds, the order alternating, so machine noise hi
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -159,9 +158,3 @@ def _worker_rss_mib(backend: Backend) -> float:
 
     out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(backend.process.pid)], capture_output=True, text=True)
     return max((int(x) for x in out.stdout.split()), default=0) / 1024
-
-
-if __name__ == "__main__":
-    from run import print_table
-
-    print_table(run(Path(tempfile.mkdtemp(prefix="bench-"))))
