@@ -16,7 +16,7 @@ from harness.backend import Backend, backend_env
 from harness.otlp_sink import OtlpSink
 
 TEST_PASSWORD = "correct-horse-battery-staple"
-# Every session id the suite was handed, for the final scan of what reached Tempo and Loki.
+# Every session id the suite was handed, for the final scan of what reached the far end.
 SESSION_IDS_SEEN: set[str] = set()
 
 
@@ -102,7 +102,8 @@ def logged_in(api) -> Api:
     return api
 
 
-# The observability pipeline: Tempo and Loki behind the gateway collector -------------------
+# The observability pipeline: the gateway collector, and behind it the far end with its Loki and
+# Tempo models where the cluster runs Tempo and Loki (harness/far_end.py says why) -----------
 
 
 @pytest.fixture(scope="session")
@@ -115,28 +116,34 @@ def kube_api():
 
 
 @pytest.fixture(scope="session")
-def tempo(work_dir):
-    from harness.tempo import Tempo
+def far_end(work_dir):
+    from harness.far_end import FarEnd
 
-    t = Tempo(work_dir / "tempo").start()
-    yield t
-    t.stop()
-
-
-@pytest.fixture(scope="session")
-def loki(work_dir):
-    from harness.loki import Loki
-
-    lk = Loki(work_dir / "loki").start()
-    yield lk
-    lk.stop()
+    end = FarEnd(work_dir / "far-end").start()
+    yield end
+    end.close()
+    # A record Loki would have refused must fail the run even if no test queried its stream.
+    refused = end.loki.rejections()
+    assert not refused, f"{len(refused)} records Loki would refuse reached the far end: {refused[:3]}"
 
 
 @pytest.fixture(scope="session")
-def gateway(work_dir, kube_api, tempo, loki):
+def tempo(far_end):
+    """What Tempo would answer, from what reached the far end (harness/tempo_model.py)."""
+    return far_end.tempo
+
+
+@pytest.fixture(scope="session")
+def loki(far_end):
+    """What Loki would store and answer, from what reached the far end (harness/loki_model.py)."""
+    return far_end.loki
+
+
+@pytest.fixture(scope="session")
+def gateway(work_dir, kube_api, far_end):
     from harness import collector
 
-    gw = collector.gateway(work_dir / "gateway", kube_api, tempo.otlp_grpc, loki.otlp_endpoint,
+    gw = collector.gateway(work_dir / "gateway", kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
                            CORS_ALLOWED_ORIGINS='["http://127.0.0.1"]').start()
     yield gw
     gw.stop()

@@ -1,4 +1,4 @@
-"""The node agent on a fabricated /var/log/pods tree -> the real gateway -> the real Loki."""
+"""The node agent on a fabricated /var/log/pods tree -> the real gateway -> the far end and its Loki model."""
 
 from __future__ import annotations
 

@@ -15,14 +15,23 @@ CONFIGS = {
     "gateway+bearer-auth (split-observability)": ["collector/gateway.yaml",
                                                   "k8s/overlays/split-observability/gateway-auth.yaml"],
     "agent+bearer-auth (split-apps)": ["collector/agent.yaml", "k8s/components/agent-bearer-auth/agent-auth.yaml"],
+    # The tests' far end (where Tempo and Loki stand), in both of its modes.
+    "far end (tests)": ["tests/harness/far_end.yaml"],
+    "far end, count only (benchmark 4)": ["tests/harness/far_end.yaml", "tests/harness/far_end_count_only.yaml"],
 }
+# The far end's config has no defaults: harness/far_end.py sets every address.
+FAR_END_ENV = {"HEALTH_CHECK_ENDPOINT": "127.0.0.1:13133", "OTLP_GRPC_ENDPOINT": "127.0.0.1:4317",
+               "OTLP_HTTP_ENDPOINT": "127.0.0.1:3100", "TRACE_SINK_ENDPOINT": "127.0.0.1:4417",
+               "LOG_SINK_ENDPOINT": "http://127.0.0.1:4418", "OTELCOL_METRICS_HOST": "127.0.0.1",
+               "OTELCOL_METRICS_PORT": "8888"}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_validates(name):
     argv = [builds.collector(), "validate", *(f"--config={REPO / c}" for c in CONFIGS[name])]
     # What the pods set from the downward API and the split-apps overlay.
-    env = {"PATH": "/usr/bin:/bin", "K8S_NODE_NAME": "node-1", "GATEWAY_OTLP_HTTP_ENDPOINT": "https://otlp.example.com"}
+    env = {"PATH": "/usr/bin:/bin", "K8S_NODE_NAME": "node-1", "GATEWAY_OTLP_HTTP_ENDPOINT": "https://otlp.example.com",
+           **(FAR_END_ENV if name.startswith("far end") else {})}
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
 

@@ -1,5 +1,5 @@
-"""The gateway's persistent queue: data accepted while Tempo and Loki are down survives a gateway
-restart and is delivered, every record, once they are back."""
+"""The gateway's persistent queue: data accepted while Tempo and Loki (the far end) are down survives a
+gateway restart and is delivered, every record, once they are back."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import requests
 
 from conftest import unique_name
 from harness import collector
-from harness.loki import Loki
+from harness.far_end import FarEnd
 from harness.otlp_payloads import log_request, span_request
-from harness.tempo import Tempo
 
 BATCHES = 10
 PER_BATCH = 50
@@ -19,14 +18,14 @@ PER_BATCH = 50
 
 def test_accepted_telemetry_survives_backend_outage_and_gateway_restart(work_dir, kube_api):
     base = work_dir / "persistence"
-    tempo, loki = Tempo(base, name="tempo-p").start(), Loki(base, name="loki-p").start()
-    gateway = collector.gateway(base, kube_api, tempo.otlp_grpc, loki.otlp_endpoint, name="gateway-p").start()
+    far_end = FarEnd(base, name="far-end-p").start()
+    gateway = collector.gateway(base, kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
+                                name="gateway-p").start()
     service = unique_name("persist")
     trace_id = os.urandom(16).hex()
     headers = {"Content-Type": "application/x-protobuf"}
     try:
-        tempo.stop()
-        loki.stop()
+        far_end.stop()
         accepted = 0
         for i in range(BATCHES):
             for path, body in (("/v1/traces", span_request(service, trace_id, {"batch": str(i)}, count=PER_BATCH)),
@@ -40,15 +39,14 @@ def test_accepted_telemetry_survives_backend_outage_and_gateway_restart(work_dir
         assert on_disk > 0
 
         gateway.process.restart()  # SIGTERM, then start again on the same storage
-        tempo.start()
-        loki.start()
+        far_end.start()
 
-        spans = tempo.wait_for_trace(trace_id, min_spans=accepted, timeout=90)
-        records = loki.wait_for(f'{{service_name="{service}"}}', count=accepted, timeout=90)
-        print(f"persistence: delivered {len(spans)} spans to Tempo, {len(records)} log records to Loki")
+        spans = far_end.tempo.wait_for_trace(trace_id, min_spans=accepted, timeout=90)
+        records = far_end.loki.wait_for(f'{{service_name="{service}"}}', count=accepted, timeout=90)
+        print(f"persistence: delivered {len(spans)} spans to Tempo, {len(records)} log records to Loki "
+              f"(the far end counted {far_end.accepted()})")
         assert len(spans) == accepted
         assert len(records) == accepted
     finally:
         gateway.stop()
-        tempo.stop()
-        loki.stop()
+        far_end.close()

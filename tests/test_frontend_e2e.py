@@ -1,5 +1,6 @@
 """The frontend end to end: headless chromium -> nginx (shipped template) -> the real backend, and
-the browser's telemetry -> nginx /otlp/ -> the gateway collector -> real Tempo and Loki."""
+the browser's telemetry -> nginx /otlp/ -> the gateway collector -> the far end, found through the
+Loki and Tempo models."""
 
 from __future__ import annotations
 

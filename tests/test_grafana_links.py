@@ -1,33 +1,12 @@
 """Grafana's "View logs" (Tempo trace-to-logs) and "View trace" (Loki derived field), rendered the way
-Grafana fills their variables, run against the real Loki and Tempo."""
+Grafana fills their variables, answered by the Loki and Tempo models over what reached the far end."""
 
 from __future__ import annotations
 
 import re
 
-import yaml
-
 from conftest import Api, unique_name
-from harness.procs import REPO
-
-DATASOURCES = REPO / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
-
-
-def provisioned(uid: str) -> dict:
-    # Grafana expands $NAME from the environment in provisioning files and turns $$ into a literal $.
-    text = DATASOURCES.read_text().replace("$$", "$")
-    return next(ds for ds in yaml.safe_load(text)["datasources"] if ds["uid"] == uid)
-
-
-def render_trace_to_logs(span: dict) -> str:
-    """Grafana's tracesToLogsV2 interpolation: ${__tags} from the mapped span/resource attributes."""
-    settings = provisioned("tempo")["jsonData"]["tracesToLogsV2"]
-    assert settings["datasourceUid"] == "loki" and settings["customQuery"] is True
-    attributes = {**span["resource"], **span["attributes"]}
-    tags = ", ".join(f'{t.get("value") or t["key"]}="{attributes[t["key"]]}"'
-                     for t in settings["tags"] if t["key"] in attributes)
-    return (settings["query"].replace("${__tags}", tags)
-            .replace("${__span.traceId}", span["trace_id"]).replace("${__span.spanId}", span["span_id"]))
+from harness.grafana_links import provisioned, view_logs_query
 
 
 def test_view_logs_on_a_span_opens_that_requests_log_lines(stack_backend, tempo, loki):
@@ -38,7 +17,7 @@ def test_view_logs_on_a_span_opens_that_requests_log_lines(stack_backend, tempo,
     spans = tempo.wait_for_trace(trace_id, min_spans=2)
     server = next(s for s in spans if s["kind"] == "SPAN_KIND_SERVER")
 
-    query = render_trace_to_logs(server)
+    query = view_logs_query(server)
     assert query == f'{{service_name="backend"}} | trace_id="{trace_id}"'
     entries = loki.wait_for(query)
     assert [e["line"] for e in entries] == ["login failed"]

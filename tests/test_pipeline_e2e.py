@@ -1,4 +1,5 @@
-"""backend (gunicorn) -> gateway collector -> real Tempo and Loki, asserted where a user looks."""
+"""backend (gunicorn) -> gateway collector -> the far end, asserted where a user looks: what the Tempo
+and Loki models answer for the queries a user (and Grafana) would run."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
-"""Runs last (by name): everything the suite's backends stored in Tempo and Loki, scanned for the
-passwords, session ids, cookies and Authorization values the suite used."""
+"""Runs last (by name): everything the suite's pipelines delivered to the far end (every span and log
+record as it arrived, and what the Loki and Tempo models answer for it), scanned for the passwords,
+session ids, cookies and Authorization values the suite used."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import urllib.parse
-import urllib.request
 
 import conftest
 
@@ -34,11 +35,17 @@ def everything_in_tempo(tempo) -> str:
     return "\n".join(chunks)
 
 
-def test_no_password_session_cookie_or_authorization_value_in_tempo_or_loki(tempo, loki):
-    stored = everything_in_loki(loki) + everything_in_tempo(tempo)
+def everything_that_arrived(far_end) -> str:
+    records = [*far_end.trace_sink.spans(), *far_end.log_sink.logs()]
+    return "\n".join(json.dumps(dataclasses.asdict(r), default=repr) for r in records)
+
+
+def test_no_password_session_cookie_or_authorization_value_reached_the_far_end(far_end, tempo, loki):
+    stored = everything_that_arrived(far_end) + everything_in_loki(loki) + everything_in_tempo(tempo)
     secrets = KNOWN_SECRETS + sorted(conftest.SESSION_IDS_SEEN)
-    print(f"\nsecret scan: {len(stored)} bytes from Tempo and Loki, {len(secrets)} secret values checked")
+    print(f"\nsecret scan: {len(stored)} bytes from the far end and its Tempo and Loki models, "
+          f"{len(secrets)} secret values checked")
     assert len(stored) > 1000, "the scan found almost nothing stored: is the suite's telemetry reaching the backends?"
     leaked = [s[:6] + "..." for s in secrets if s in stored or urllib.parse.quote(s) in stored]
-    assert not leaked, f"secret values found in Tempo or Loki: {leaked}"
+    assert not leaked, f"secret values reached the far end: {leaked}"
     assert not re.search(r"(?i)\"(authorization|cookie|set-cookie)\"\s*:", stored)

@@ -1,6 +1,7 @@
-"""Fault tests: each test gets a Tempo, Loki and gateway of its own, which it may kill, and a backend
-whose unique service name lets Tempo and Loki count exactly its telemetry. MariaDB, Redis and the
-stand-in Kubernetes API are the session ones of tests/conftest.py; nothing here kills those."""
+"""Fault tests: each test gets a far end (where Tempo and Loki stand) and a gateway of its own, which it
+may kill, and a backend whose unique service name lets the Tempo and Loki models count exactly its
+telemetry. MariaDB, Redis and the stand-in Kubernetes API are the session ones of tests/conftest.py;
+nothing here kills those."""
 
 from __future__ import annotations
 
@@ -13,15 +14,13 @@ import pytest
 
 from harness import collector
 from harness.backend import Backend, backend_env
-from harness.loki import Loki
+from harness.far_end import FarEnd
 from harness.procs import say
-from harness.tempo import Tempo
 
 
 @dataclass
 class Pipeline:
-    tempo: Tempo
-    loki: Loki
+    far_end: FarEnd
     gateway: collector.Collector
 
 
@@ -42,15 +41,13 @@ def _test_dir(work_dir, request):
 @pytest.fixture
 def pipeline(work_dir, kube_api, request):
     base = _test_dir(work_dir, request)
-    say(f"{request.node.name}: starting its own Tempo, Loki and gateway")
+    say(f"{request.node.name}: starting its own far end and gateway")
     with contextlib.ExitStack() as stack:
-        tempo = Tempo(base).start()
-        stack.callback(tempo.stop)
-        loki = Loki(base).start()
-        stack.callback(loki.stop)
-        gateway = collector.gateway(base, kube_api, tempo.otlp_grpc, loki.otlp_endpoint).start()
+        far_end = FarEnd(base).start()
+        stack.callback(far_end.close)
+        gateway = collector.gateway(base, kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint).start()
         stack.callback(gateway.stop)
-        yield Pipeline(tempo, loki, gateway)
+        yield Pipeline(far_end, gateway)
 
 
 @pytest.fixture

@@ -1,35 +1,19 @@
 """Counting one service's telemetry at each hop: what the gateway accepted, queued and sent (its own
-metrics), and what Tempo and Loki return, each span and record counted once even if delivered twice."""
+metrics), what the far end accepted (its own metrics), and what the Tempo and Loki models return."""
 
 from __future__ import annotations
 
-import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Callable
 
-import requests
 import yaml
 
-from harness.loki import CONFIG as LOKI_CONFIG
-from harness.procs import say
+from harness.collector import metric_sum
+from harness.procs import REPO, say
 
-_SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
 SERVER = "SPAN_KIND_SERVER"
-# Entries per Loki query: the most the shipped config allows (tests/test_loki_limits.py shows a
-# page that size of records like the backend's comes back).
-LOKI_PAGE = yaml.safe_load(LOKI_CONFIG.read_text())["limits_config"]["max_entries_limit_per_query"]
-
-
-def metric_sum(text: str, name: str, **labels: str) -> int:
-    """Sum of every series called `name` whose labels include `labels` (Prometheus text format)."""
-    total = 0.0
-    for line in text.splitlines():
-        match = _SERIES.match(line)
-        if match and match.group(1) == name and all(f'{k}="{v}"' in (match.group(2) or "") for k, v in labels.items()):
-            total += float(match.group(3))
-    return int(total)
+# Entries per Loki query: the most the shipped config allows.
+LOKI_PAGE = yaml.safe_load((REPO / "k8s/loki/loki.yaml").read_text())["limits_config"]["max_entries_limit_per_query"]
 
 
 @dataclass(frozen=True)
@@ -99,80 +83,59 @@ def wait_for_drain(gateway, timeout: float, quiet_s: float = 3.0) -> GatewayCoun
 
 
 @dataclass(frozen=True)
-class TempoCount:
+class Delivered:
+    """One service's telemetry as the user would find it, each span and record counted once even if
+    the gateway delivered it twice (at-least-once after a crash)."""
+
     traces: int
     spans: int
     server_spans: int
+    log_records: int
 
 
-def tempo_trace_ids(tempo, service: str, since_epoch_s: float) -> set[str]:
-    """Ids of every trace with a span of `service` (one per request here: no incoming traceparent)."""
-    resp = requests.get(tempo.url + "/api/search", timeout=30, params={
-        "q": f'{{resource.service.name="{service}"}}',
-        # max_result_limit is 0 (unlimited) in our config; spss=1 keeps the answer small: only
-        # the ids are needed.
-        "limit": "1000000", "spss": "1",
-        "start": str(int(since_epoch_s) - 60), "end": str(int(time.time()) + 60),
-    })
-    resp.raise_for_status()
-    return {t["traceID"] for t in resp.json().get("traces", [])}
-
-
-def tempo_count(tempo, service: str, since_epoch_s: float) -> TempoCount:
-    """Every trace of `service` found by TraceQL, each fetched whole: distinct span ids, so a batch
-    the gateway delivered twice (at-least-once after a crash) is counted once."""
-    trace_ids = tempo_trace_ids(tempo, service, since_epoch_s)
-    with ThreadPoolExecutor(8) as pool:
-        traces = list(pool.map(tempo.spans, sorted(trace_ids)))
-    spans = {(s["span_id"], s["kind"]) for trace in traces for s in trace
+def delivered(far_end, service: str, since_epoch_s: float) -> Delivered:
+    """Counted in the Tempo and Loki models: every trace of `service` found by TraceQL, each read
+    whole (distinct span ids), and every record of its Loki stream (distinct time, line and ids)."""
+    since_s = int(time.time() - since_epoch_s) + 60
+    hits = far_end.tempo.search_traceql(f'{{resource.service.name="{service}"}}', limit=10**9, since_s=since_s)
+    spans = {(s["span_id"], s["kind"]) for hit in hits for s in far_end.tempo.spans(hit["traceID"])
              if s["resource"].get("service.name") == service}
-    return TempoCount(len(trace_ids), len(spans), sum(1 for _, kind in spans if kind == SERVER))
+    return Delivered(len(hits), len(spans), sum(1 for _, kind in spans if kind == SERVER),
+                     loki_records(far_end.loki, service, since_s))
 
 
-def loki_count(loki, service: str, since_epoch_s: float) -> int:
-    """Log records of `service` in Loki, read page by page; each counted once by (time, line, ids)."""
+def loki_records(loki, service: str, since_s: int) -> int:
+    """Records of `service`, read in pages of the most one query may return (as from Loki)."""
     seen: set[tuple] = set()
-    start_ns = int((since_epoch_s - 60) * 1e9)
-    end_ns = time.time_ns() + 60 * 10**9
+    query = f'{{service_name="{service}"}}'
+    start_ns = time.time_ns() - since_s * 10**9
     while True:
-        resp = requests.get(loki.url + "/loki/api/v1/query_range", timeout=30, params={
-            "query": f'{{service_name="{service}"}}', "start": str(start_ns), "end": str(end_ns),
-            "limit": str(LOKI_PAGE), "direction": "forward",
-        })
-        resp.raise_for_status()
-        page = [(int(v[0]), v[1], s["stream"].get("span_id"), s["stream"].get("trace_id"))
-                for s in resp.json()["data"]["result"] for v in s["values"]]
-        seen.update(page)
+        page = loki.query(query, since_s=int((time.time_ns() - start_ns) / 1e9) + 1, limit=LOKI_PAGE)
+        page = [e for e in page if int(e["ts"]) >= start_ns]
+        seen.update((e["ts"], e["line"], e["labels"].get("span_id"), e["labels"].get("trace_id")) for e in page)
         if len(page) < LOKI_PAGE:
             return len(seen)
-        last_ns = max(entry[0] for entry in page)
+        last_ns = max(int(e["ts"]) for e in page)
         if last_ns == start_ns:
             raise AssertionError(f"more than {LOKI_PAGE} entries share one timestamp; cannot page")
         start_ns = last_ns  # inclusive: the boundary entries come again and are de-duplicated
 
 
-def wait_for_count(count: Callable[[], int], want: int, timeout: float, what: str,
-                   settle_s: float | None = None) -> int:
-    """Polls count() until it reaches `want`. With settle_s, also stops once the count has not moved
-    for that long (where some loss is allowed). Gives up after `timeout`; returns the last count.
-    A failed or timed-out query is one more poll, reported, not the end of the test."""
+def wait_for_far_end(far_end, spans: int, log_records: int, timeout: float, settle_s: float | None = None):
+    """Polls the far end's own counters (cheap, at Go speed) until it has accepted `spans` and
+    `log_records`; with settle_s, also stops once they have not moved for that long. Returns the
+    last reading."""
     deadline = time.monotonic() + timeout
-    last, last_change, last_note = -1, time.monotonic(), time.monotonic()
+    last, last_change, last_note = None, time.monotonic(), time.monotonic()
     while True:
-        try:
-            value = count()
-        except requests.RequestException as exc:
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{what}: no answer within {timeout:.0f}s (last error: {exc!r})") from exc
-            say(f"{what}: query failed, polling again: {exc!r}")
-            time.sleep(2)
-            continue
+        got = far_end.accepted()
         now = time.monotonic()
-        if value != last:
-            last, last_change = value, now
-        if value >= want or now >= deadline or (settle_s is not None and now - last_change >= settle_s):
-            return value
+        if got != last:
+            last, last_change = got, now
+        if (got.spans >= spans and got.log_records >= log_records) or now >= deadline \
+                or (settle_s is not None and now - last_change >= settle_s):
+            return got
         if now - last_note >= 10:
-            say(f"{what}: {value} of {want} so far")
+            say(f"far end accepted {got.spans} of {spans} spans, {got.log_records} of {log_records} log records")
             last_note = now
-        time.sleep(2)
+        time.sleep(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+from pathlib import Path
 
 from .procs import REPO, say
 
@@ -17,6 +18,11 @@ def _build(script: list[str], what: str) -> str:
 @functools.cache
 def collector() -> str:
     return _build(["bash", "collector/build.sh"], "the otelcol-stack collector")
+
+
+def collector_dir() -> Path:
+    """The cache directory of the built collector: the binary and the go.mod it was resolved with."""
+    return Path(collector()).parent
 
 
 @functools.cache

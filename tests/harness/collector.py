@@ -6,6 +6,7 @@ k8s_attributes processor talks to a stand-in Kubernetes API server (fake_kube_ap
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from pathlib import Path
 
@@ -13,12 +14,14 @@ from . import builds
 from .fake_kube_apiserver import FakeKubeApiServer
 from .procs import REPO, Process, free_port, http_ok
 
+_SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
+
 GATEWAY_CONFIG = REPO / "collector" / "gateway.yaml"
 AGENT_CONFIG = REPO / "collector" / "agent.yaml"
 
 
 class Collector:
-    def __init__(self, name: str, config: Path, base_dir: Path, kube: FakeKubeApiServer, env: dict[str, str],
+    def __init__(self, name: str, config: Path, base_dir: Path, kube: FakeKubeApiServer | None, env: dict[str, str],
                  extra_configs: tuple[Path, ...] = ()):
         self.name = name
         self.grpc_port = free_port()
@@ -27,13 +30,16 @@ class Collector:
         self.metrics_port = free_port()
         self.storage_dir = base_dir / f"{name}-storage"
         self.storage_dir.mkdir(parents=True, exist_ok=True)
-        kubeconfig = kube.write_kubeconfig(base_dir / f"{name}-kubeconfig")
+        # Only configs with k8s_attributes need an API server (the far end has none).
+        kube_env = {} if kube is None else {
+            "K8S_AUTH_TYPE": "kubeConfig",
+            "KUBECONFIG": str(kube.write_kubeconfig(base_dir / f"{name}-kubeconfig")),
+            "K8S_NODE_NAME": "node-1",
+        }
         full_env = {
             "PATH": "/usr/bin:/bin",
             "HOME": str(base_dir),
-            "K8S_AUTH_TYPE": "kubeConfig",
-            "KUBECONFIG": str(kubeconfig),
-            "K8S_NODE_NAME": "node-1",
+            **kube_env,
             "OTLP_GRPC_ENDPOINT": f"127.0.0.1:{self.grpc_port}",
             "OTLP_HTTP_ENDPOINT": f"127.0.0.1:{self.http_port}",
             "HEALTH_CHECK_ENDPOINT": f"127.0.0.1:{self.health_port}",
@@ -65,6 +71,20 @@ class Collector:
         """The collector's own Prometheus metrics (queue sizes, sent/failed counts)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
             return resp.read().decode()
+
+    def metric(self, name: str, **labels: str) -> int:
+        """Sum of the collector's own series called `name` whose labels include `labels`."""
+        return metric_sum(self.metrics(), name, **labels)
+
+
+def metric_sum(text: str, name: str, **labels: str) -> int:
+    """Sum of every series called `name` whose labels include `labels` (Prometheus text format)."""
+    total = 0.0
+    for line in text.splitlines():
+        match = _SERIES.match(line)
+        if match and match.group(1) == name and all(f'{k}="{v}"' in (match.group(2) or "") for k, v in labels.items()):
+            total += float(match.group(3))
+    return int(total)
 
 
 def gateway(base_dir: Path, kube: FakeKubeApiServer, tempo_otlp_grpc: str, loki_otlp_http: str,

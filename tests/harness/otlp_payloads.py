@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+
+def to_any_value(value: Any) -> AnyValue:
+    """The OTLP value a decoded python value came from (otlp_sink.any_value, inverted)."""
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, bytes):
+        return AnyValue(bytes_value=value)
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[to_any_value(v) for v in value]))
+    if isinstance(value, dict):
+        return AnyValue(kvlist_value=KeyValueList(values=to_key_values(value)))
+    if value is None:
+        return AnyValue()
+    return AnyValue(string_value=str(value))
+
+
+def to_key_values(attributes: dict[str, Any]) -> list[KeyValue]:
+    return [KeyValue(key=k, value=to_any_value(v)) for k, v in attributes.items()]
 
 
 def _kvs(attributes: dict[str, str]) -> list[KeyValue]:

@@ -3,7 +3,8 @@
 It stands in for a telemetry backend where none runs: it accepts what a collector's otlp_http
 exporter or an SDK's OTLP/HTTP exporter sends (`/v1/traces`, `/v1/logs`, and Loki's native
 `/otlp/v1/logs`), gzip or not, and answers like a real receiver (200 with an empty
-Export*ServiceResponse, 400 for undecodable bodies, 415 for non-protobuf).
+Export*ServiceResponse, 400 for undecodable bodies, 415 for non-protobuf; 503 while `refusing`).
+The harness's LokiModel and TempoModel turn what it kept into what those backends would answer.
 """
 
 from __future__ import annotations
@@ -57,18 +58,36 @@ class Span:
     attributes: dict[str, Any]
     events: list[dict[str, Any]]
     scope: str
+    # Defaults keep Spans built by hand (and older callers) working; decode_traces fills them.
+    start_time_unix_nano: int = 0
+    end_time_unix_nano: int = 0
+    status_message: str = ""
+    scope_version: str = ""
+    trace_state: str = ""
 
 
 @dataclass
 class LogRecord:
     trace_id: str
     span_id: str
-    body: Any
+    body: Any  # the decoded python value: str, int, float, bool, bytes, list, dict or None (unset)
     severity_text: str
     severity_number: int
     resource: dict[str, Any]
     attributes: dict[str, Any]
     path: str
+    # What a backend derives stored fields from (Loki: timestamp, flags, scope_* metadata);
+    # defaults keep hand-built records working.
+    time_unix_nano: int = 0
+    observed_time_unix_nano: int = 0
+    flags: int = 0
+    scope_name: str = ""
+    scope_version: str = ""
+    scope_attributes: dict[str, Any] = field(default_factory=dict)
+    dropped_attributes_count: int = 0
+    # When the sink decoded it: a backend stamps a record without timestamps with its arrival and
+    # judges "too old"/"too new" against it. 0 = unknown (a record built in a test).
+    received_unix_nano: int = 0
 
 
 @dataclass
@@ -91,22 +110,30 @@ def decode_traces(body: bytes) -> list[Span]:
                     name=s.name, kind=s.kind, status_code=s.status.code, resource=resource,
                     attributes=attributes(s.attributes),
                     events=[{"name": e.name, "attributes": attributes(e.attributes)} for e in s.events],
-                    scope=ss.scope.name,
+                    scope=ss.scope.name, start_time_unix_nano=s.start_time_unix_nano,
+                    end_time_unix_nano=s.end_time_unix_nano, status_message=s.status.message,
+                    scope_version=ss.scope.version, trace_state=s.trace_state,
                 ))
     return spans
 
 
 def decode_logs(body: bytes, path: str) -> list[LogRecord]:
     request = ExportLogsServiceRequest.FromString(body)
+    received = time.time_ns()
     records = []
     for rl in request.resource_logs:
         resource = attributes(rl.resource.attributes)
         for sl in rl.scope_logs:
+            scope_attributes = attributes(sl.scope.attributes)
             for r in sl.log_records:
                 records.append(LogRecord(
                     trace_id=r.trace_id.hex(), span_id=r.span_id.hex(), body=any_value(r.body),
                     severity_text=r.severity_text, severity_number=r.severity_number, resource=resource,
                     attributes=attributes(r.attributes), path=path,
+                    time_unix_nano=r.time_unix_nano, observed_time_unix_nano=r.observed_time_unix_nano,
+                    flags=r.flags, scope_name=sl.scope.name, scope_version=sl.scope.version,
+                    scope_attributes=scope_attributes, dropped_attributes_count=r.dropped_attributes_count,
+                    received_unix_nano=received,
                 ))
     return records
 
@@ -116,6 +143,9 @@ class OtlpSink:
         self.host = host
         self.port = port
         self.received = Received()
+        # While True the receiver refuses every request with 503, as a backend that is up but
+        # overloaded or not ready does: senders keep the data and retry instead of dropping it.
+        self.refusing = False
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -159,6 +189,9 @@ class OtlpSink:
             self._server = None
 
     def _accept(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        if self.refusing:
+            # OTLP/HTTP: 503 is retryable; an empty body is a valid (empty) google.rpc.Status.
+            return 503, b""
         content_type = headers.get("content-type", "").split(";")[0].strip()
         if content_type != "application/x-protobuf":
             return 415, b""

@@ -12,9 +12,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -39,6 +40,18 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
             last_error = exc
         time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s (last error: {last_error!r})")
+
+
+def poll_for(fetch: Callable[[], list[T]], count: int, timeout: float, what: str, interval: float = 0.25) -> list[T]:
+    """Calls fetch() until it returns at least `count` items; fails naming how many came."""
+    deadline = time.monotonic() + timeout
+    items: list[T] = []
+    while time.monotonic() < deadline:
+        items = fetch()
+        if len(items) >= count:
+            return items
+        time.sleep(interval)
+    raise AssertionError(f"{len(items)} < {count} {what} within {timeout}s")
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

@@ -1,0 +1,87 @@
+"""The far end of the pipeline, where Tempo and Loki stand in the cluster: our own collector with the
+test-only far_end.yaml, on Tempo's protocol and Loki's path, forwarding to the decoding sinks.
+
+Tempo and Loki are AGPL, so neither is built or run here. What the user would see in them comes from
+the models over what this far end kept: `far_end.tempo` (tempo_model.TempoModel) and `far_end.loki`
+(loki_model.LokiModel). The far end can refuse (answer UNAVAILABLE / 503 like a failing store),
+vanish (stop: connections refused) and come back on the same ports with what it had kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .collector import Collector, metric_sum
+from .loki_model import LokiModel
+from .otlp_grpc_sink import OtlpGrpcTraceSink
+from .otlp_sink import OtlpSink
+from .tempo_model import TempoModel
+
+CONFIG = Path(__file__).with_name("far_end.yaml")
+COUNT_ONLY_CONFIG = Path(__file__).with_name("far_end_count_only.yaml")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    spans: int
+    log_records: int
+
+
+class FarEnd:
+    def __init__(self, base_dir: Path, name: str = "far-end", keep: bool = True):
+        """keep=False: count only (benchmark 4), so the far end costs less than the gateway it measures."""
+        self.trace_sink = OtlpGrpcTraceSink().start()
+        self.log_sink = OtlpSink().start()
+        self.collector = Collector(
+            name, CONFIG, base_dir, kube=None,
+            env={"TRACE_SINK_ENDPOINT": self.trace_sink.endpoint, "LOG_SINK_ENDPOINT": self.log_sink.endpoint},
+            extra_configs=() if keep else (COUNT_ONLY_CONFIG,))
+        self.tempo = TempoModel(self.trace_sink.spans)
+        self.loki = LokiModel(self.log_sink.logs)
+        # Counters of earlier runs of the process: its own restart from zero when it comes back.
+        self._accepted_before = Accepted(0, 0)
+
+    @property
+    def tempo_otlp_grpc(self) -> str:
+        """What the gateway's otlp_grpc/tempo exporter is given (Tempo's :4317)."""
+        return self.collector.otlp_grpc
+
+    @property
+    def loki_otlp_endpoint(self) -> str:
+        """What the gateway's otlp_http/loki exporter is given (Loki's :3100/otlp); it appends /v1/logs."""
+        return f"{self.collector.otlp_http}/otlp"
+
+    @property
+    def process(self):
+        return self.collector.process
+
+    def start(self) -> "FarEnd":
+        self.collector.start()
+        return self
+
+    def stop(self) -> None:
+        """Vanish: the ports close, senders get connection refused; what was kept stays."""
+        if self.collector.process.alive():
+            self._accepted_before = self.accepted()
+        self.collector.stop()
+
+    def refuse(self, refusing: bool = True) -> None:
+        """Answer every push with a retryable error (UNAVAILABLE / 503), keeping nothing (keep=True only)."""
+        self.trace_sink.refusing = refusing
+        self.log_sink.refusing = refusing
+
+    def accepted(self) -> Accepted:
+        """Spans and log records this far end accepted over all its runs, from its own metrics."""
+        if not self.collector.process.alive():
+            return self._accepted_before
+        metrics = self.collector.metrics()
+        return Accepted(
+            self._accepted_before.spans + metric_sum(metrics, "otelcol_receiver_accepted_spans"),
+            self._accepted_before.log_records + metric_sum(metrics, "otelcol_receiver_accepted_log_records"),
+        )
+
+    def close(self) -> None:
+        self.stop()
+        self.trace_sink.stop()
+        self.log_sink.stop()
