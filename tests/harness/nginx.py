@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import system_packages
+from . import npm, system_packages
 from .procs import REPO, Process, free_port, http_ok, say
 
 FRONTEND = REPO / "frontend"
@@ -58,11 +57,6 @@ def _run_logged(argv: list[str], what: str, log_name: str, env: dict[str, str] |
     return output
 
 
-def _lock_stamp() -> Path:
-    digest = hashlib.sha256((FRONTEND / "package-lock.json").read_bytes()).hexdigest()[:16]
-    return FRONTEND / "node_modules" / f".stamp-lock-{digest}"
-
-
 def _newest_input_mtime() -> float:
     newest = 0.0
     for name in BUILD_INPUTS:
@@ -91,11 +85,7 @@ def ensure_frontend_built() -> Path:
     """`npm ci` when node_modules is missing or package-lock.json changed, `npm run build` when a
     source is newer than dist/ (the build includes the type check and the bundle check)."""
     with _build_lock():
-        stamp = _lock_stamp()
-        if not stamp.exists():
-            say("frontend: npm ci (node_modules missing or package-lock.json changed)")
-            _run_logged(["npm", "ci", "--no-audit", "--no-fund"], "frontend: npm ci", "frontend-npm-ci.log")
-            stamp.touch()
+        npm.ensure_installed(FRONTEND)
         if not _dist_is_fresh():
             say("frontend: npm run build (sources newer than dist/)")
             env = {k: v for k, v in os.environ.items() if k != "VITE_TELEMETRY"}
