@@ -17,9 +17,8 @@ from common import deployed_export_delays, Row, median, progress
 from harness import collector, mariadb, redis_server
 from harness.backend import Backend, backend_env
 from harness.fake_kube_apiserver import FakeKubeApiServer
-from harness.loki import Loki
+from harness.far_end import FarEnd
 from harness.procs import free_port
-from harness.tempo import Tempo
 
 ROUNDS = 5
 SECONDS = 4
@@ -61,12 +60,12 @@ def _interleaved(variants: dict[str, str], workload: str) -> dict[str, list[wrk.
 
 def run(work_dir: Path) -> list[Row]:
     rows: list[Row] = []
-    progress("starting MariaDB, Redis, Tempo, Loki, the gateway and four backends")
+    progress("starting MariaDB, Redis, the far end, the gateway and four backends")
     db = mariadb.start(work_dir / "mariadb")
     cache = redis_server.start(work_dir / "redis")
     kube = FakeKubeApiServer().start()
-    tempo, loki = Tempo(work_dir).start(), Loki(work_dir).start()
-    gateway = collector.gateway(work_dir, kube, tempo.otlp_grpc, loki.otlp_endpoint).start()
+    far_end = FarEnd(work_dir).start()
+    gateway = collector.gateway(work_dir, kube, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint).start()
     hole = Blackhole()
     refused = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     base = backend_env(db.env(), cache.url, gateway.otlp_http, **DEPLOYED_DELAYS)
@@ -118,8 +117,7 @@ def run(work_dir: Path) -> list[Row]:
             b.stop()
         hole.close()
         gateway.stop()
-        tempo.stop()
-        loki.stop()
+        far_end.close()
         kube.stop()
         cache.process.stop()
         db.process.stop()
