@@ -5,47 +5,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from harness import collector
 from harness.fake_kube_apiserver import make_namespace, make_pod, make_replicaset
+from harness.pod_logs import PodLogs, cri, docker
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"
-
-
-def now() -> str:
-    """The runtime's RFC 3339 timestamp with nanoseconds, as CRI and docker write it."""
-    ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
-
-
-def cri(stream: str, tag: str, text: str) -> str:
-    return f"{now()} {stream} {tag} {text}\n"
-
-
-def docker(text: str) -> str:
-    return json.dumps({"log": text + "\n", "stream": "stdout", "time": now()}) + "\n"
-
-
-class PodLogs:
-    """/var/log/pods/<namespace>_<pod>_<uid>/<container>/0.log, as the kubelet lays it out."""
-
-    def __init__(self, root: Path, pod: dict, container: str):
-        meta = pod["metadata"]
-        self.dir = root / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / container
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.file = self.dir / "0.log"
-
-    def write(self, *lines: str) -> None:
-        with open(self.file, "a") as f:
-            f.writelines(lines)
-
-    def rotate(self) -> None:
-        # The kubelet renames the live file to 0.log.<timestamp> and starts a new 0.log.
-        self.file.rename(self.dir / f"0.log.{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ these run in milliseconds."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
+from harness.loki_model import CONFIG as LOKI_CONFIG
 from harness.loki_model import (
     InvalidLogQL, LokiModel, LokiQueryRefused, LokiWouldReject, UnsupportedLogQL, load_limits, normalise_name,
     parse_bytes,
@@ -77,11 +79,24 @@ class Records:
         return list(self.items)
 
 
+def loki_defaults_config() -> Path:
+    """The shipped loki.yaml without its otlp_config: the tests of Loki's own defaults read these
+    limits, while the shipped index-label choice has tests of its own below."""
+    config = yaml.safe_load(LOKI_CONFIG.read_text())
+    config["limits_config"].pop("otlp_config", None)
+    path = Path(tempfile.mkdtemp(prefix="loki-defaults-")) / "loki.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+LOKI_DEFAULTS = loki_defaults_config()
+
+
 def loki_with(*batches: list[LogRecord], config: Path | None = None) -> LokiModel:
     records = Records()
     for batch in batches:
         records.items.extend(batch)
-    return LokiModel(records, config) if config else LokiModel(records)
+    return LokiModel(records, config or LOKI_DEFAULTS)
 
 
 def loki_config(tmp_path: Path, limits: dict) -> Path:
@@ -236,6 +251,22 @@ def test_sixteen_index_labels_are_refused():
     error = rejected(loki_with(decoded_logs(resource, log("too many labels"))), "max_label_names_per_series")
     assert "16 > 15" in str(error) and "too many labels" in str(error)
     assert not loki_with(decoded_logs({n: "v" for n in DEFAULT_INDEX_LABELS[:15]}, log())).rejections()
+
+
+def test_the_shipped_otlp_config_indexes_at_most_fifteen_and_no_per_process_identity():
+    # DOCS_OTEL ("Changing the default mapping", ignore_defaults): with ignore_defaults only the
+    # listed attributes are index labels; every other resource attribute is structured metadata.
+    from harness.loki_model import DEFAULT_INDEX_LABELS
+
+    resource = {name: "v" for name in DEFAULT_INDEX_LABELS} | {"host.name": "n", "os.type": "linux"}
+    loki = loki_with(decoded_logs(resource, log("all of them")), config=LOKI_CONFIG)
+    assert not loki.rejections()
+    (stream,) = loki.streams()
+    labels = dict(stream)
+    assert len(labels) <= 15
+    assert not {"service_instance_id", "k8s_pod_name", "k8s_replicaset_name"} & set(labels)
+    (entry,) = loki.query('{service_name="v"}')
+    assert entry["labels"]["k8s_pod_name"] == "v" and entry["labels"]["service_instance_id"] == "v"
 
 
 def test_a_300_kb_line_is_refused_and_256_kb_is_the_limit():

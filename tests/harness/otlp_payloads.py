@@ -57,9 +57,13 @@ def span_request(service: str, trace_id: str, attributes: dict[str, str], name: 
 
 
 def log_request(service: str, trace_id: str, body: str, attributes: dict[str, str],
-                resource_extra: dict[str, str] | None = None, count: int = 1) -> bytes:
+                resource_extra: dict[str, str] | None = None, count: int = 1,
+                time_unix_nano: int | None = None, observed_time_unix_nano: int | None = None) -> bytes:
+    """Records stamped now unless given times (0 = unset, as a sender that sets none)."""
     now = time.time_ns()
-    records = [LogRecord(time_unix_nano=now, observed_time_unix_nano=now, severity_number=9, severity_text="INFO",
+    stamp = now if time_unix_nano is None else time_unix_nano
+    observed = now if observed_time_unix_nano is None else observed_time_unix_nano
+    records = [LogRecord(time_unix_nano=stamp, observed_time_unix_nano=observed, severity_number=9, severity_text="INFO",
                          body=AnyValue(string_value=body if count == 1 else f"{body} {i}"),
                          attributes=_kvs(attributes), trace_id=bytes.fromhex(trace_id), span_id=os.urandom(8))
                for i in range(count)]

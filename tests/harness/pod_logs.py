@@ -1,0 +1,57 @@
+"""Container log files as the kubelet writes them under /var/log/pods, for the node agent to tail."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+# containerd splits a line the container wrote into CRI records of at most 16 KiB, all but the last
+# tagged P (partial); the agent's container operator joins them again.
+CRI_MAX_RECORD = 16 * 1024
+
+
+def now() -> str:
+    """The runtime's RFC 3339 timestamp with nanoseconds, as CRI and docker write it."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def cri(stream: str, tag: str, text: str) -> str:
+    return f"{now()} {stream} {tag} {text}\n"
+
+
+def cri_line(text: str, stream: str = "stdout") -> str:
+    """One line of the container's output as containerd logs it: P records of 16 KiB, then F."""
+    data = text.encode()
+    chunks = [data[i:i + CRI_MAX_RECORD] for i in range(0, len(data), CRI_MAX_RECORD)] or [b""]
+    stamp = now()
+    records = [f"{stamp} {stream} P {c.decode(errors='surrogateescape')}\n" for c in chunks[:-1]]
+    records.append(f"{stamp} {stream} F {chunks[-1].decode(errors='surrogateescape')}\n")
+    return "".join(records)
+
+
+def docker(text: str) -> str:
+    return json.dumps({"log": text + "\n", "stream": "stdout", "time": now()}) + "\n"
+
+
+class PodLogs:
+    """/var/log/pods/<namespace>_<pod>_<uid>/<container>/0.log, as the kubelet lays it out."""
+
+    def __init__(self, root: Path, pod: dict, container: str):
+        meta = pod["metadata"]
+        self.dir = root / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / container
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.file = self.dir / "0.log"
+
+    def write(self, *lines: str) -> None:
+        with open(self.file, "a", errors="surrogateescape") as f:
+            f.writelines(lines)
+
+    def write_bytes(self, data: bytes) -> None:
+        with open(self.file, "ab") as f:
+            f.write(data)
+
+    def rotate(self) -> None:
+        # The kubelet renames the live file to 0.log.<timestamp> and starts a new 0.log.
+        self.file.rename(self.dir / f"0.log.{time.strftime('%Y%m%d-%H%M%S')}")

@@ -1,0 +1,183 @@
+"""The log pipeline under bad input, as a hostile or careless pod would send it: whatever a pod writes
+(or an SDK pushes), the gateway hands Loki only records Loki accepts, masks secrets in the text, and
+one bad line never costs its neighbours. Each case goes through the real agent and/or gateway into
+the far end, and the Loki model (which enforces Loki's limits) answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import Api, unique_name
+from harness import collector
+from harness.fake_kube_apiserver import make_namespace, make_pod
+from harness.otlp_payloads import log_request
+from harness.pod_logs import PodLogs, cri, cri_line
+
+LINE_LIMIT = 255_000  # what transform/loki-limits in gateway.yaml cuts a body to
+HOUR_NS = 3600 * 10**9
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+# Secrets printed in plain lines; test_zz_nothing_secret_reached_the_backends.py looks for these too.
+BEARER = "tok3n-abcdefghijklmnopqrstuvwxyz012345"
+PASSWORD = "hunter2-pa55word-x9"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyJ9.c2lnbmF0dXJlLXRoYXQtaXMtc2VjcmV0"
+PRIVATE_KEY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7secretkeymaterial"
+AWS_KEY = "AKIAIOSFODNN7EXAMPLQ"
+BODY_SECRETS = [BEARER, PASSWORD, JWT, PRIVATE_KEY, AWS_KEY]
+
+
+@pytest.fixture(scope="module")
+def node(kube_api, gateway, tmp_path_factory):
+    """A node's /var/log/pods and the agent tailing it, forwarding to the session gateway."""
+    namespace = f"shaping-{uuid.uuid4().hex[:8]}"
+    root = tmp_path_factory.mktemp("node") / "var" / "log" / "pods"
+    root.mkdir(parents=True)
+    kube_api.add_namespace(make_namespace(namespace))
+    agent = collector.agent(tmp_path_factory.mktemp("agent"), kube_api, gateway.otlp_grpc, str(root / "*/*/*.log"),
+                            name="agent-shaping").start()
+    yield {"namespace": namespace, "root": root, "kube": kube_api}
+    agent.stop()
+
+
+def pod(node: dict, name: str) -> PodLogs:
+    spec = make_pod(f"{name}-{uuid.uuid4().hex[:5]}", node["namespace"], labels={"app.kubernetes.io/name": name},
+                    containers=(name,))
+    node["kube"].add_pod(spec)
+    return PodLogs(node["root"], spec, name)
+
+
+def stream(loki, node: dict, service: str, count: int, timeout: float = 60) -> list[dict]:
+    return loki.wait_for(f'{{k8s_namespace_name="{node["namespace"]}", service_name="{service}"}}', count=count,
+                         timeout=timeout)
+
+
+def test_long_lines_arrive_cut_to_what_loki_takes_and_marked_and_their_neighbours_whole(node, loki):
+    logs = pod(node, "long-lines")
+    # The pod's own pace: the agent's first poll must not find the whole file at once.
+    time.sleep(1)
+    # ASCII: containerd splits a line every 16 KiB whatever the characters, and the agent decodes each
+    # part on its own, so a character split there arrives as replacement characters (as today).
+    long_300k, long_2m = "a" * 300_000, "b" * 2_000_000
+    logs.write(cri("stdout", "F", "before the long lines"), cri_line(long_300k), cri_line(long_2m),
+               cri("stdout", "F", "after the long lines"))
+    entries = stream(loki, node, "long-lines", count=4)
+    lines = [e["line"] for e in entries]
+    assert lines[0] == "before the long lines" and lines[-1] == "after the long lines", [x[:40] for x in lines]
+    assert len(entries) == 4, [len(x) for x in lines]
+    for entry, original in ((entries[1], long_300k), (entries[2], long_2m)):
+        line, labels = entry["line"], entry["labels"]
+        assert labels["log_truncated"] == "true" and int(labels["log_original_length"]) == len(original.encode())
+        assert len(line.encode()) <= LINE_LIMIT and original.startswith(line), (len(line.encode()), line[-5:])
+    print(f"\nlong lines: 300,000 and 2,000,000 bytes arrived as {len(lines[1].encode())} and "
+          f"{len(lines[2].encode())} bytes, marked truncated")
+
+
+def test_an_sdk_record_too_long_for_loki_is_cut_on_a_character_boundary(gateway, loki):
+    service = f"long-sdk-{uuid.uuid4().hex[:6]}"
+    text = "a" + "é" * 200_000  # 400,001 bytes: the cut at 255,000 falls inside a character
+    body = log_request(service, os.urandom(16).hex(), text, {})
+    assert requests.post(gateway.otlp_http + "/v1/logs", data=body, headers=PROTOBUF, timeout=10).status_code == 200
+    (entry,) = loki.wait_for(f'{{service_name="{service}"}}')
+    assert entry["labels"]["log_truncated"] == "true" and entry["labels"]["log_original_length"] == "400001"
+    assert text.startswith(entry["line"]) and len(entry["line"].encode()) == LINE_LIMIT - 1
+
+
+def test_twenty_resource_attributes_make_at_most_fifteen_index_labels_none_per_process(gateway, loki):
+    service = f"many-attrs-{uuid.uuid4().hex[:6]}"
+    resource = {
+        "service.namespace": "shop", "service.instance.id": str(uuid.uuid4()), "deployment.environment": "prod",
+        "deployment.environment.name": "prod", "cloud.region": "eu-west-1", "cloud.availability_zone": "eu-west-1a",
+        "k8s.cluster.name": "c1", "k8s.namespace.name": "apps", "k8s.pod.name": "web-7d9f-x2x4z",
+        "k8s.container.name": "web", "container.name": "web", "k8s.replicaset.name": "web-7d9f",
+        "k8s.deployment.name": "web", "k8s.statefulset.name": "web-db", "k8s.daemonset.name": "web-ds",
+        "k8s.cronjob.name": "web-cron", "k8s.job.name": "web-job", "host.name": "node-1", "os.type": "linux",
+    }
+    assert len(resource) + 1 == 20  # and service.name
+    body = log_request(service, os.urandom(16).hex(), "twenty resource attributes", {}, resource_extra=resource)
+    assert requests.post(gateway.otlp_http + "/v1/logs", data=body, headers=PROTOBUF, timeout=10).status_code == 200
+    loki.wait_for(f'{{service_name="{service}"}}')
+    (labels,) = [dict(key) for key, entries in loki.streams().items()
+                 if ("service_name", service) in key]
+    print(f"\n20 resource attributes -> {len(labels)} index labels: {sorted(labels)}")
+    assert len(labels) <= 15
+    assert not {"service_instance_id", "k8s_pod_name", "k8s_replicaset_name"} & set(labels)
+    entry = loki.query(f'{{service_name="{service}"}} | k8s_pod_name="web-7d9f-x2x4z"')[0]
+    assert entry["labels"]["service_instance_id"] == resource["service.instance.id"]
+
+
+def test_the_backends_streams_do_not_split_per_worker(stack_backend, loki):
+    """Each gunicorn worker has its own service.instance.id: it must not make a stream of its own."""
+    Api(stack_backend.url).signup_and_login(unique_name("streams"))
+    loki.wait_for('{service_name="backend"} |= "login succeeded"')
+    backend_streams = [dict(key) for key in loki.streams() if ("service_name", "backend") in key]
+    assert backend_streams and all("service_instance_id" not in labels for labels in backend_streams)
+    assert len(backend_streams) == 1, backend_streams
+
+
+def test_timestamps_loki_would_refuse_are_replaced_and_kept_as_attributes(gateway, loki):
+    service = f"times-{uuid.uuid4().hex[:6]}"
+    now = time.time_ns()
+    cases = {"a week old": now - 8 * 24 * HOUR_NS, "an hour ahead": now + HOUR_NS, "no timestamp": 0}
+    for label, ts in cases.items():
+        body = log_request(service, os.urandom(16).hex(), label, {}, time_unix_nano=ts, observed_time_unix_nano=ts)
+        assert requests.post(gateway.otlp_http + "/v1/logs", data=body, headers=PROTOBUF, timeout=10).status_code == 200
+    entries = {e["line"]: e for e in loki.wait_for(f'{{service_name="{service}"}}', count=3)}
+    for label, ts in cases.items():
+        entry = entries[label]
+        assert abs(int(entry["ts"]) - now) < 60 * 10**9, (label, entry["ts"])
+        if ts:
+            assert entry["labels"]["log_original_time_unix_nano"] == str(ts), entry["labels"]
+
+
+def test_a_json_line_keeps_its_own_time_as_an_attribute(node, loki):
+    logs = pod(node, "own-time")
+    week_ago = "2020-01-01T00:00:00Z"
+    logs.write(cri("stdout", "F", json.dumps({"time": week_ago, "level": "info", "message": "an old app time"})))
+    (entry,) = stream(loki, node, "own-time", count=1)
+    assert entry["line"] == "an old app time" and entry["labels"]["time"] == week_ago
+    assert abs(int(entry["ts"]) - time.time_ns()) < 120 * 10**9
+
+
+def test_odd_encodings_and_shapes_arrive_and_loki_takes_them(node, loki):
+    logs = pod(node, "odd-shapes")
+    nested: dict = {"leaf": "bottom"}
+    for depth in range(30):
+        nested = {f"level{depth}": nested, **{f"k{depth}_{i}": i for i in range(6)}}
+    logs.write_bytes(cri("stdout", "F", "invalid utf-8: ").encode()[:-1] + b"\xff\xfe end\n")
+    logs.write(cri("stdout", "F", "a nul \x00 byte"),
+               cri("stdout", "F", "\x1b[31mred\x1b[0m and \x1b[1;32mbold green\x1b[0m"),
+               cri("stdout", "F", json.dumps({"message": "bad trace id", "trace_id": "not-a-hex-trace-id"})),
+               cri("stdout", "F", json.dumps({"message": "deeply nested", "payload": nested})))
+    entries = {e["line"]: e for e in stream(loki, node, "odd-shapes", count=5)}
+    print("\nodd shapes arrived: " + ", ".join(repr(line[:30]) for line in entries))
+    assert "invalid utf-8: \ufffd\ufffd end" in entries
+    assert "a nul \x00 byte" in entries
+    assert "red and bold green" in entries  # colour codes removed, text kept
+    bad = next(e for line, e in entries.items() if "bad trace id" in line)
+    assert "trace_id" not in bad["labels"] or not bad["labels"]["trace_id"].strip("0")
+    deep = entries["deeply nested"]["labels"]
+    assert len(deep) <= 128 and sum(len(k) + len(v) for k, v in deep.items()) <= 64 * 1024
+
+
+def test_secrets_in_plain_lines_are_masked_and_the_rest_kept(node, loki):
+    logs = pod(node, "leaky")
+    logs.write(cri("stdout", "F", f"GET /api with Authorization: Bearer {BEARER} took 3 ms"),
+               cri("stdout", "F", f"connecting with user=app password={PASSWORD} to db"),
+               cri("stdout", "F", f"issued {JWT} for user-123"),
+               cri("stdout", "F", f"key: -----BEGIN RSA PRIVATE KEY-----\\n{PRIVATE_KEY}\\n-----END RSA PRIVATE KEY----- loaded"),
+               cri("stdout", "F", f"using aws key {AWS_KEY} in eu-west-1"))
+    lines = [e["line"] for e in stream(loki, node, "leaky", count=5)]
+    print("\nmasked: " + " | ".join(lines))
+    shown = "\n".join(lines)
+    assert not [s for s in BODY_SECRETS if s in shown]
+    assert "GET /api with Authorization: Bearer *** took 3 ms" in lines
+    assert "connecting with user=app password=*** to db" in lines
+    assert "issued ***jwt*** for user-123" in lines
+    assert any(line.startswith("key: -----BEGIN RSA PRIVATE KEY----- ***") and line.endswith(" loaded") for line in lines)
+    assert any(line.startswith("using aws key AKIA") and line.endswith(" in eu-west-1") for line in lines)
