@@ -10,14 +10,18 @@ import os
 import time
 import uuid
 
+import threading
+
 import pytest
 import requests
+import yaml
 
 from conftest import Api, unique_name
 from harness import collector
 from harness.fake_kube_apiserver import make_namespace, make_pod
 from harness.otlp_payloads import log_request
 from harness.pod_logs import PodLogs, cri, cri_line
+from harness.procs import REPO
 
 LINE_LIMIT = 255_000  # what transform/loki-limits in gateway.yaml cuts a body to
 HOUR_NS = 3600 * 10**9
@@ -39,10 +43,28 @@ def node(kube_api, gateway, tmp_path_factory):
     root = tmp_path_factory.mktemp("node") / "var" / "log" / "pods"
     root.mkdir(parents=True)
     kube_api.add_namespace(make_namespace(namespace))
+    # GOMEMLIMIT as the DaemonSet sets it, so the flood test sees the deployed agent's memory.
     agent = collector.agent(tmp_path_factory.mktemp("agent"), kube_api, gateway.otlp_grpc, str(root / "*/*/*.log"),
-                            name="agent-shaping").start()
-    yield {"namespace": namespace, "root": root, "kube": kube_api}
+                            name="agent-shaping", GOMEMLIMIT=container_env("otel-agent", "GOMEMLIMIT")).start()
+    yield {"namespace": namespace, "root": root, "kube": kube_api, "agent": agent}
     agent.stop()
+
+
+def container(component: str) -> dict:
+    """The collector container of a k8s/ workload, as the manifest declares it."""
+    (workload,) = [d for path in (REPO / "k8s" / component).glob("*.yaml") for d in yaml.safe_load_all(path.read_text())
+                   if d and d.get("kind") in ("DaemonSet", "Deployment")]
+    return workload["spec"]["template"]["spec"]["containers"][0]
+
+
+def container_env(component: str, name: str) -> str:
+    return next(e["value"] for e in container(component)["env"] if e["name"] == name)
+
+
+def memory_limit_kib(component: str) -> int:
+    value = container(component)["resources"]["limits"]["memory"]
+    units = {"Ki": 1, "Mi": 1024, "Gi": 1024**2}
+    return int(value[:-2]) * units[value[-2:]]
 
 
 def pod(node: dict, name: str) -> PodLogs:
@@ -181,3 +203,79 @@ def test_secrets_in_plain_lines_are_masked_and_the_rest_kept(node, loki):
     assert "issued ***jwt*** for user-123" in lines
     assert any(line.startswith("key: -----BEGIN RSA PRIVATE KEY----- ***") and line.endswith(" loaded") for line in lines)
     assert any(line.startswith("using aws key AKIA") and line.endswith(" in eu-west-1") for line in lines)
+
+
+FLOOD_LINES = 200_000
+QUIET_EVERY_S = 1.0
+QUIET_LATENCY_S = 10.0  # what the issue asks; measured, not yet met (see the docstring below)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (fields 14 and 15 of /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kib(pid: int) -> int:
+    """VmHWM: the most resident memory the process ever had."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_flood_from_one_pod_loses_nothing_and_stays_within_memory_limits(node, gateway, far_end):
+    """Every line of the flood and of a quiet pod beside it arrives once, and the agent's and the
+    gateway's peak memory stays under their pods' limits. The quiet pod's delay is printed, not
+    asserted: the agent reads each file to its end in a poll, so a line written during the flood
+    waits for the flood's read (about 11-12 s for 200,000 lines here, at ~55 us of agent CPU a
+    line), over the 10 s the issue asks for; see the README's reliability section."""
+    noisy, quiet = pod(node, "flood"), pod(node, "quiet")
+    written: dict[str, int] = {}  # quiet line -> when it was written (ns)
+    stop = threading.Event()
+
+    def quiet_pod() -> None:
+        i = 0
+        while not stop.wait(QUIET_EVERY_S if i else 0):
+            line = f"quiet {i}"
+            written[line] = time.time_ns()
+            quiet.write(cri("stdout", "F", line))
+            i += 1
+
+    def arrived(service: str) -> list:
+        return [r for r in far_end.log_sink.logs() if r.resource.get("service.name") == service
+                and r.resource.get("k8s.namespace.name") == node["namespace"]]
+
+    pids = {"agent": node["agent"].process.pid, "gateway": gateway.process.pid,
+            "far end": far_end.collector.process.pid, "test (far-end sinks)": os.getpid()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    talker = threading.Thread(target=quiet_pod, daemon=True)
+    talker.start()
+    started = time.monotonic()
+    for chunk in range(0, FLOOD_LINES, 10_000):  # as fast as a process can write
+        noisy.write("".join(cri("stdout", "F", f"flood {i}") for i in range(chunk, chunk + 10_000)))
+    wrote_s = time.monotonic() - started
+    deadline = time.monotonic() + 240
+    while len(arrived("flood")) < FLOOD_LINES and time.monotonic() < deadline:
+        time.sleep(1)
+    stop.set()
+    talker.join(5)
+    time.sleep(QUIET_LATENCY_S)  # the last quiet line's own allowance
+
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+    flood = arrived("flood")
+    times = sorted(r.received_unix_nano for r in flood)
+    carried_s = (times[-1] - times[0]) / 1e9 if len(times) > 1 else float("nan")
+    quiet_latency = {r.body: (r.received_unix_nano - written[r.body]) / 1e9 for r in arrived("quiet")}
+    agent_kib, gateway_kib = peak_rss_kib(node["agent"].process.pid), peak_rss_kib(gateway.process.pid)
+    print(f"\nflood: {FLOOD_LINES} lines written in {wrote_s:.1f}s; {len(flood)} arrived over {carried_s:.1f}s "
+          f"({len(flood) / carried_s:.0f} lines/s carried by the agent and gateway); quiet pod: "
+          f"{len(quiet_latency)} of {len(written)} lines, slowest {max(quiet_latency.values()):.1f}s (goal "
+          f"{QUIET_LATENCY_S:.0f}s); peak RSS agent "
+          f"{agent_kib / 1024:.0f} MiB (limit {memory_limit_kib('otel-agent') / 1024:.0f}), gateway "
+          f"{gateway_kib / 1024:.0f} MiB (limit {memory_limit_kib('otel-gateway') / 1024:.0f}); CPU seconds "
+          + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items()))
+    assert len({r.body for r in flood}) == len(flood) == FLOOD_LINES
+    assert set(quiet_latency) == set(written)
+    assert agent_kib < memory_limit_kib("otel-agent") and gateway_kib < memory_limit_kib("otel-gateway")

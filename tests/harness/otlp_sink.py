@@ -118,8 +118,10 @@ def decode_traces(body: bytes) -> list[Span]:
 
 
 def decode_logs(body: bytes, path: str) -> list[LogRecord]:
-    request = ExportLogsServiceRequest.FromString(body)
-    received = time.time_ns()
+    return log_records(ExportLogsServiceRequest.FromString(body), path, time.time_ns())
+
+
+def log_records(request: ExportLogsServiceRequest, path: str, received: int) -> list[LogRecord]:
     records = []
     for rl in request.resource_logs:
         resource = attributes(rl.resource.attributes)
@@ -147,6 +149,7 @@ class OtlpSink:
         # overloaded or not ready does: senders keep the data and retry instead of dropping it.
         self.refusing = False
         self._lock = threading.Lock()
+        self._unread_logs: list[tuple[ExportLogsServiceRequest, str, int]] = []
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -195,18 +198,23 @@ class OtlpSink:
         content_type = headers.get("content-type", "").split(";")[0].strip()
         if content_type != "application/x-protobuf":
             return 415, b""
+        received = time.time_ns()
         try:
             if path in TRACE_PATHS:
-                spans, logs, response = decode_traces(body), [], ExportTraceServiceResponse()
+                spans, logs, response = decode_traces(body), None, ExportTraceServiceResponse()
             elif path in LOG_PATHS:
-                spans, logs, response = [], decode_logs(body, path), ExportLogsServiceResponse()
+                # Parsed now (a malformed body gets its 400), turned into LogRecords when read: the
+                # parse is C code, the Python objects are what costs, and a far end that decoded
+                # everything on arrival would fall behind a flood and hold up the senders.
+                spans, logs, response = [], ExportLogsServiceRequest.FromString(body), ExportLogsServiceResponse()
             else:
                 return 404, b""
         except DecodeError:
             return 400, b""
         with self._lock:
             self.received.spans.extend(spans)
-            self.received.logs.extend(logs)
+            if logs is not None:
+                self._unread_logs.append((logs, path, received))
             self.received.raw_bodies.append(body)
             self.received.requests.append((path, headers))
         return 200, response.SerializeToString()
@@ -218,6 +226,9 @@ class OtlpSink:
 
     def logs(self) -> list[LogRecord]:
         with self._lock:
+            for request, path, received in self._unread_logs:
+                self.received.logs.extend(log_records(request, path, received))
+            self._unread_logs.clear()
             return list(self.received.logs)
 
     def wait_for(self, predicate: Callable[["OtlpSink"], Any], timeout: float = 15.0, what: str = "telemetry") -> Any:
