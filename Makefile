@@ -19,7 +19,7 @@ help:
 	@echo "make up        a kind cluster with the whole stack (needs docker and kind); make down removes it"
 	@echo "make local     the whole stack as local processes, no cluster needed (all but Grafana)"
 	@echo "make backend   run the backend under gunicorn in the foreground (env: MYSQL_*, REDIS_URL, OTEL_*)"
-	@echo "make faults    fault injection under load (gateway SIGKILL, Tempo+Loki outage, 10-min soak); make soak: the soak alone"
+	@echo "make faults    fault injection under load (gateway SIGKILL, far end (Tempo+Loki) outage, 10-min soak); make soak: the soak alone"
 	@echo "make bench     run the benchmarks, print a table, write bench/results/latest.json"
 	@echo "make collector build the otelcol-stack collector (cached by manifest hash)"
 
@@ -74,11 +74,11 @@ down:
 backend: venv
 	@cd backend && exec ../$(VENV)/bin/gunicorn -c gunicorn.conf.py 'board:create_app()'
 
-# Fault injection under load (about 16 minutes): kills the gateway, stops Tempo and Loki for a
+# Fault injection under load (about 15 minutes): kills the gateway, stops the far end (Tempo, Loki) for a
 # minute, then the 10-minute soak. CI runs it after `make test`.
 .PHONY: faults soak
 faults: venv system-packages kustomize collector go-tools frontend-build
-	@echo "==> fault tests: gateway SIGKILL, a Tempo+Loki outage, then the $${SOAK_SECONDS:-600}s soak, all under load"
+	@echo "==> fault tests: gateway SIGKILL, a far-end (Tempo+Loki) outage, then the $${SOAK_SECONDS:-600}s soak, all under load"
 	@$(PY) -m pytest tests/faults -s
 
 # The soak alone (SOAK_SECONDS shortens it).
