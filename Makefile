@@ -17,7 +17,7 @@ VENV_STAMP := $(VENV)/.stamp-$(shell cat backend/requirements.txt tests/requirem
 help:
 	@echo "make test      install what is missing, then run the whole test suite (what CI runs)"
 	@echo "make up        a kind cluster with the whole stack (needs docker and kind); make down removes it"
-	@echo "make local     the whole stack as local processes, no cluster needed (all but Grafana)"
+	@echo "make local     what runs here as local processes (no Tempo, Loki, Grafana: those run in the cluster), with a live view of what arrives"
 	@echo "make backend   run the backend under gunicorn in the foreground (env: MYSQL_*, REDIS_URL, OTEL_*)"
 	@echo "make faults    fault injection under load (gateway SIGKILL, far end (Tempo+Loki) outage, 10-min soak); make soak: the soak alone"
 	@echo "make bench     run the benchmarks, print a table, write bench/results/latest.json"
