@@ -7,7 +7,7 @@ ADDED/MODIFIED/DELETED events, watch-list initial events ending in a bookmark, f
 selectors, `/version` and discovery), from objects the test gives as plain dicts.
 
     api = FakeKubeApiServer().start()
-    api.add_pod(make_pod("backend-7d9f8c6b5-x2x4z", "apps", ip="10.0.0.7", labels={...}))
+    api.add_pod(make_pod("backend-7d9f8c6b5-x2x4z", "apps", ip="198.18.0.7", labels={...}))
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
     # run the collector with K8S_AUTH_TYPE=kubeConfig KUBECONFIG=<kubeconfig>
     api.stop()
@@ -65,7 +65,7 @@ def make_pod(
     namespace: str,
     *,
     uid: str | None = None,
-    ip: str = "10.0.0.10",
+    ip: str = "198.18.0.10",  # pods in the benchmarking test range (RFC 2544), never routed
     node: str = "node-1",
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
@@ -90,7 +90,7 @@ def make_pod(
         "apiVersion": "v1", "kind": "Pod", "metadata": meta,
         "spec": {"nodeName": node, "containers": [{"name": c, "image": f"example.test/{c}:1.0"} for c in containers]},
         "status": {
-            "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "10.0.255.1",
+            "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "192.0.2.1",
             "startTime": meta["creationTimestamp"],
             "containerStatuses": [{
                 "name": c, "ready": True, "restartCount": 0, "image": f"example.test/{c}:1.0",
