@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from .otlp_sink import LogRecord
+from .matchers import anchored_regex, string_match
 from .procs import REPO, poll_for
 
 CONFIG = REPO / "k8s" / "loki" / "loki.yaml"
@@ -602,15 +603,6 @@ def _tokens(text: str, error: type[ValueError]) -> list[tuple[str, str]]:
     return tokens
 
 
-def _anchored(pattern: str, error: type[ValueError]) -> re.Pattern:
-    # Label matchers are Prometheus matchers: the regex must match the whole value, and "." matches
-    # a newline (https://prometheus.io/docs/prometheus/latest/querying/basics/#time-series-selectors).
-    try:
-        return re.compile(f"(?:{pattern})", re.DOTALL)
-    except re.error as exc:
-        raise error(f"invalid regex {pattern!r}: {exc}") from exc
-
-
 @dataclass(frozen=True)
 class Matcher:
     name: str
@@ -620,12 +612,7 @@ class Matcher:
 
     def __call__(self, labels: dict[str, str]) -> bool:
         actual = labels.get(self.name, "")  # a missing label compares as ""
-        if self.op in ("=", "=="):
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        matched = bool(self.regex.fullmatch(actual))
-        return matched if self.op == "=~" else not matched
+        return string_match("=" if self.op == "==" else self.op, actual, self.value, self.regex)
 
 
 @dataclass(frozen=True)
@@ -783,7 +770,7 @@ class _Parser:
         name = self.take(kind="ident")
         op = self.take(*ops)
         value = _unquote(self.take(kind="string"))
-        regex = _anchored(value, InvalidLogQL) if op in ("=~", "!~") else None
+        regex = anchored_regex(value, InvalidLogQL) if op in ("=~", "!~") else None
         return Matcher(name, op, value, regex)
 
 

@@ -28,6 +28,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
+from .matchers import OPERATORS, anchored_regex, string_match
 from .otlp_payloads import to_key_values
 from .procs import poll_for
 from .otlp_sink import Span
@@ -79,14 +80,7 @@ class Condition:
         # DOCS_TRACEQL ("Comparison operators"): a string literal only compares with string values; a
         # missing attribute (nil) matches nothing, != and !~ included. Regexes are Go RE2 and fully
         # anchored ("All regular expressions are treated as fully anchored").
-        if not isinstance(actual, str):
-            return False
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        matched = bool(self.regex.fullmatch(actual))
-        return matched if self.op == "=~" else not matched
+        return isinstance(actual, str) and string_match(self.op, actual, self.value, self.regex)
 
 
 @dataclass(frozen=True)
@@ -139,7 +133,7 @@ def _condition(tokens: list[tuple[str, str]], text: str) -> Condition:
     field = _ALIASES.get(field, field)
     if field_kind != "field" or (not field.startswith((".", "resource.", "span.")) and field not in _INTRINSICS):
         raise UnsupportedTraceQL(f"field {field!r} is not modelled, in {text!r}")
-    if op_kind != "op" or op not in ("=", "!=", "=~", "!~"):
+    if op_kind != "op" or op not in OPERATORS:
         raise UnsupportedTraceQL(f"operator {op!r} is not modelled, in {text!r}")
     if field in ("kind", "status"):
         # DOCS_TRACEQL ("Intrinsic fields"): kind and status take unquoted enum values.
@@ -150,12 +144,7 @@ def _condition(tokens: list[tuple[str, str]], text: str) -> Condition:
     if value_kind != "string":
         raise UnsupportedTraceQL(f"{field} {op} {value}: only string values are modelled, in {text!r}")
     value = _unquote(value)
-    regex = None
-    if op in ("=~", "!~"):
-        try:
-            regex = re.compile(f"(?:{value})", re.DOTALL)
-        except re.error as exc:
-            raise UnsupportedTraceQL(f"invalid regex {value!r}: {exc}") from exc
+    regex = anchored_regex(value, UnsupportedTraceQL) if op in ("=~", "!~") else None
     if field == "trace:id":
         value = value.lower()
     return Condition(field, op, value, regex)
