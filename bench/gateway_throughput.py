@@ -15,6 +15,7 @@ from typing import Callable
 
 from common import Row, progress
 from harness.collector import metric_sum
+from harness.proc_stats import CLK_TCK, cpu_seconds, status_kib
 
 BENCH = "4 gateway throughput"
 # telemetrygen offers spans, then log records, at each rate for STEP_S seconds; stepping stops at
@@ -41,7 +42,6 @@ PER_WORKER_RATE = 1000.0
 # workers, so spans go in larger requests than an app's 512; log workers each send their own.
 TRACE_BATCH = 2048
 LOG_BATCH = 512
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The deployment sets this (k8s/otel-gateway/deployment.yaml); without it Go's GC runs unbounded.
 DEPLOYMENT_GOMEMLIMIT = "800MiB"
 
@@ -52,12 +52,6 @@ SIGNALS = {
 }
 UNIT = {"traces": "spans/s", "logs": "log records/s"}
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process (fields 14 and 15 of /proc/<pid>/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
 
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) jiffies of all cores since boot, from /proc/stat."""
@@ -65,14 +59,6 @@ def machine_cpu() -> tuple[float, float]:
         values = [int(v) for v in f.readline().split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
     return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
-
-
-def proc_status_kib(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def children_cpu() -> float:
@@ -335,7 +321,7 @@ def run(work_dir: Path) -> list[Row]:
     stack = Stack(work_dir)
     try:
         results = {signal: measure_signal(stack, signal) for signal in SIGNALS}
-        hwm_mib = proc_status_kib(stack.gateway.process.pid, "VmHWM") / 1024
+        hwm_mib = status_kib(stack.gateway.process.pid, "VmHWM") / 1024
     finally:
         stack.stop()
     rows = [rate_row(signal, steps) for signal, steps in results.items()]

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from harness.proc_stats import children, rss_kb
 from harness.procs import say
 
 from .board_traffic import BoardTraffic
-from .process_rss import children, rss_kb
 from .telemetry_counts import delivered, wait_for_drain, wait_for_far_end
 
 SOAK_S = int(os.environ.get("SOAK_SECONDS", "600"))
