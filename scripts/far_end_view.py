@@ -85,7 +85,8 @@ class FarEndView:
         self._out.flush()
 
     def _print_trace(self, trace_id: str, spans: list) -> None:
-        roots = [s for s in spans if s.parent_span_id not in {x.span_id for x in spans}]
+        ids = {s.span_id for s in spans}
+        roots = [s for s in spans if s.parent_span_id not in ids]
         root = min(roots or spans, key=lambda s: s.start_time_unix_nano)
         lines = [f"trace {trace_id} ({len(spans)} spans)", *("  " + line for line in span_tree(spans))]
         # "View logs" on the backend's SERVER span, the one a user opens: the logs are the backend's.
