@@ -75,7 +75,9 @@ def test_log_records_carry_the_request_trace_and_match_stdout_json(backend, sink
     assert record.resource["service.name"] == "backend"
     assert len(record.trace_id) == 32 and record.trace_id != "0" * 32
     assert record.severity_text == "INFO" and record.severity_number == 9
-    span = next(s for s in sink.spans() if s.span_id == record.span_id)
+    # Spans and log records are exported by separate batch processors: the span may come later.
+    span = sink.wait_for(lambda s: next((sp for sp in s.spans() if sp.span_id == record.span_id), None),
+                         what="the log record's span")
     assert span.trace_id == record.trace_id and span.kind == SERVER
 
     def stdout_line():
