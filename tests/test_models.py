@@ -229,6 +229,14 @@ def test_a_retried_batch_is_stored_once():
     assert [e["line"] for e in loki.query('{service_name="s"}')] == ["once", "twice the same time"]
 
 
+def test_the_same_line_at_the_same_time_with_other_metadata_is_kept():
+    # grafana/loki#21039 (merged 2026-03-03): the duplicate check compares structured metadata too,
+    # so two requests logging the same line at the same instant (another trace) both stay.
+    loki = loki_with(decoded_logs({"service.name": "s"}, log("same", ts=NOW + 9, trace_id="1" * 32),
+                                  log("same", ts=NOW + 9, trace_id="2" * 32)))
+    assert [e["labels"]["trace_id"] for e in loki.query('{service_name="s"}')] == ["1" * 32, "2" * 32]
+
+
 # Loki: limits -------------------------------------------------------------------------------------
 
 

@@ -853,7 +853,9 @@ class LokiModel:
             return
         # DOCS_COMPONENTS ("Ingester", timestamp ordering): a line equal to one already stored in the
         # same stream at the same timestamp is a duplicate and is ignored (a retried batch is stored once).
-        identity = (key, entry.ts, entry.line)
+        # Its structured metadata counts too since grafana/loki#21039 (merged 2026-03-03; before it,
+        # #15425: two workers logging the same line at the same time in one stream kept one).
+        identity = (key, entry.ts, entry.line, frozenset(entry.structured_metadata.items()))
         if identity in state.lines:
             return
         state.lines.add(identity)
