@@ -86,12 +86,8 @@ def _same_trace(a: str, b: str) -> bool:
     return a.lower().lstrip("0") == b.lower().lstrip("0")
 
 
-def tempo_search_lookup(tempo) -> tuple[str, Callable[[Sample], bool]]:
-    """TraceQL by trace id, as a user pasting an id into Grafana's TraceQL editor runs it."""
-    def by_traceql(sample: Sample) -> bool:
-        hits = tempo.search_traceql(f'{{trace:id="{sample.trace_id}"}}', limit=1, since_s=300)
-        return any(_same_trace(hit["traceID"], sample.trace_id) for hit in hits)
-    return 'TraceQL search {trace:id="<id>"} on the Tempo model', by_traceql
+# What a user pasting an id into Grafana's TraceQL editor runs.
+SEARCH_HOW = 'TraceQL search {trace:id="<id>"} on the Tempo model'
 
 
 def failed_login(session, base_url: str) -> Sample:
@@ -139,7 +135,7 @@ class Stack:
             stop()
 
 
-def measure(stack: Stack) -> tuple[dict[str, Poller], str, int]:
+def measure(stack: Stack) -> tuple[dict[str, Poller], int]:
     import requests
 
     http = requests.Session()
@@ -149,7 +145,9 @@ def measure(stack: Stack) -> tuple[dict[str, Poller], str, int]:
         entries = loki.query(f'{{service_name="backend"}} | trace_id="{sample.trace_id}"', since_s=300, limit=10)
         return any(e["line"] == "login failed" for e in entries)
 
-    search_how, in_tempo_search = tempo_search_lookup(tempo)
+    def in_tempo_search(sample: Sample) -> bool:
+        hits = tempo.search_traceql(f'{{trace:id="{sample.trace_id}"}}', limit=1, since_s=300)
+        return any(_same_trace(hit["traceID"], sample.trace_id) for hit in hits)
 
     def in_tempo_by_id(sample: Sample) -> bool:
         return bool(tempo.spans(sample.trace_id))
@@ -199,7 +197,7 @@ def measure(stack: Stack) -> tuple[dict[str, Poller], str, int]:
             thread.join(10)
     for poller in pollers.values():
         poller.recheck_missing(samples)
-    return pollers, search_how, len(samples)
+    return pollers, len(samples)
 
 
 # Why trace freshness sits where it does; logs wait at most the BLRP's 1 s instead.
@@ -236,14 +234,14 @@ def run(work_dir: Path) -> list[Row]:
     work_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(work_dir)
     try:
-        pollers, search_how, count = measure(stack)
+        pollers, count = measure(stack)
     finally:
         stack.stop()
     return [
         *rows_for("log line at the far end (Loki model)", pollers["logs"], count, GOAL_LOGS_P95_S,
                   '{service_name="backend"} | trace_id="<id>", line "login failed", on the Loki model'),
         *rows_for("trace at the far end (Tempo model search)", pollers["traces (search)"], count, GOAL_TRACES_P95_S,
-                  search_how, TRACE_NOTE),
+                  SEARCH_HOW, TRACE_NOTE),
         *rows_for("trace at the far end (Tempo model by id)", pollers["traces (by id)"], count, None,
                   "trace by id on the Tempo model (what pasting an id into Grafana does); informational", TRACE_NOTE),
     ]
