@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 from flask import Flask, request  # noqa: E402
 from werkzeug.middleware.proxy_fix import ProxyFix  # noqa: E402
 
-from . import auth, db, health, messages, openapi, redis_store, telemetry  # noqa: E402
+from . import auth, body_drain, db, health, messages, openapi, redis_store, telemetry  # noqa: E402
 from .config import Settings  # noqa: E402
 from .errors import ApiError, register_error_handlers  # noqa: E402
 
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     telemetry.instrument_app(app, process_telemetry)
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
+    app.wsgi_app = body_drain.DrainUnreadBody(app.wsgi_app)
 
     @app.before_request
     def require_json_for_writes():
