@@ -11,6 +11,8 @@ export STATIC_ROOT="${STATIC_ROOT:-/usr/share/nginx/html}"
 export BACKEND_URL="${BACKEND_URL:-http://backend.apps.svc.cluster.local:8000}"
 export OTLP_URL="${OTLP_URL:-http://otel-gateway.observability.svc.cluster.local:4318}"
 export FRONTEND_SERVICE_NAME="${FRONTEND_SERVICE_NAME:-frontend}"
+# The app's "Trigger test error" control (a demo of browser errors in the log backend): off unless true.
+export FRONTEND_SHOW_TEST_ERROR="${FRONTEND_SHOW_TEST_ERROR:-false}"
 export NGINX_RUNTIME_DIR="${NGINX_RUNTIME_DIR:-/tmp/nginx}"
 export OTLP_RATE_LIMIT="${OTLP_RATE_LIMIT:-20r/s}"
 export OTLP_RATE_BURST="${OTLP_RATE_BURST:-40}"
@@ -36,6 +38,8 @@ matches "$url" "$BACKEND_URL" || fail "BACKEND_URL must be scheme://host[:port],
 matches "$url" "$OTLP_URL" || fail "OTLP_URL must be scheme://host[:port], got '$OTLP_URL'"
 matches '[A-Za-z0-9][A-Za-z0-9._-]{0,62}' "$FRONTEND_SERVICE_NAME" ||
     fail "FRONTEND_SERVICE_NAME must be letters, digits, '.', '_', '-', got '$FRONTEND_SERVICE_NAME'"
+matches 'true|false' "$FRONTEND_SHOW_TEST_ERROR" ||
+    fail "FRONTEND_SHOW_TEST_ERROR must be true or false, got '$FRONTEND_SHOW_TEST_ERROR'"
 matches '[0-9]+r/[sm]' "$OTLP_RATE_LIMIT" || fail "OTLP_RATE_LIMIT must look like 20r/s, got '$OTLP_RATE_LIMIT'"
 matches '[0-9]+' "$OTLP_RATE_BURST" || fail "OTLP_RATE_BURST must be a number, got '$OTLP_RATE_BURST'"
 [ -z "$OTLP_AUTHORIZATION" ] || matches 'Bearer [A-Za-z0-9._~+/=-]+' "$OTLP_AUTHORIZATION" ||
@@ -45,7 +49,7 @@ matches '[0-9]+' "$OTLP_RATE_BURST" || fail "OTLP_RATE_BURST must be a number, g
 mkdir -p "$NGINX_RUNTIME_DIR"
 conf="$NGINX_RUNTIME_DIR/nginx.conf"
 # Only these variables are substituted; nginx's own ($uri, $host, ...) pass through untouched.
-envsubst '${LISTEN_PORT} ${STATIC_ROOT} ${BACKEND_URL} ${OTLP_URL} ${FRONTEND_SERVICE_NAME} ${NGINX_RUNTIME_DIR} ${OTLP_RATE_LIMIT} ${OTLP_RATE_BURST} ${OTLP_AUTHORIZATION}' \
+envsubst '${LISTEN_PORT} ${STATIC_ROOT} ${BACKEND_URL} ${OTLP_URL} ${FRONTEND_SERVICE_NAME} ${FRONTEND_SHOW_TEST_ERROR} ${NGINX_RUNTIME_DIR} ${OTLP_RATE_LIMIT} ${OTLP_RATE_BURST} ${OTLP_AUTHORIZATION}' \
     <"$template" >"$conf.tmp"
 mv "$conf.tmp" "$conf"
 

@@ -21,8 +21,9 @@ def frontend_dist():
 def site(work_dir, frontend_dist, stack_backend, gateway):
     """nginx with the shipped template: the built app, /api/ -> backend, /otlp/ -> gateway."""
     say("starting nginx in front of the backend and the gateway collector")
+    # The test-error control is on here (a test clicks it); the shipped default is off.
     server = Nginx(work_dir / "nginx", backend_url=stack_backend.url, otlp_url=gateway.otlp_http,
-                   static_root=frontend_dist).start()
+                   static_root=frontend_dist, FRONTEND_SHOW_TEST_ERROR="true").start()
     yield server
     server.stop()
 

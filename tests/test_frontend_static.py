@@ -56,6 +56,8 @@ def test_rendered_config_passes_nginx_t(tmp_path, frontend_dist):  # noqa: F811
         assert kept in directives, kept
     assert f"root {frontend_dist};" in text
     assert "proxy_pass http://127.0.0.1:18000;" in text and "proxy_pass http://127.0.0.1:14318;" in text
+    # The app's test-error control is off unless a deployment turns it on.
+    assert '"showTestError":false}' in text
     result = subprocess.run(nginx.nginx_argv(conf, test_only=True), capture_output=True, text=True, timeout=60)
     print(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "(no nginx -t output)")
     assert result.returncode == 0, result.stderr
@@ -69,6 +71,7 @@ def test_rendered_config_passes_nginx_t(tmp_path, frontend_dist):  # noqa: F811
     ("OTLP_AUTHORIZATION", 'Bearer x"; return 200 "'),
     ("FRONTEND_SERVICE_NAME", 'x"}; return 200 "'),
     ("OTLP_RATE_LIMIT", "fast"),
+    ("FRONTEND_SHOW_TEST_ERROR", "1"),
 ])
 def test_render_refuses_unsafe_values(tmp_path, variable, value):
     with pytest.raises(RuntimeError, match=variable):

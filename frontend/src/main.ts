@@ -20,7 +20,7 @@ async function bootstrap(): Promise<void> {
   const config = await loadRuntimeConfig()
   // Before mount: instrumentations must patch fetch and event listeners before the app uses them.
   startTelemetry({ config })
-  const app = createApp(App)
+  const app = createApp(App, { showTestError: config.showTestError })
   // Vue swallows handler errors by default; reporting them keeps them visible to telemetry and
   // runs synchronously inside the click handler, so the error record joins the click's trace.
   app.config.errorHandler = (err) => reportUncaught(err)

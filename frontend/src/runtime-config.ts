@@ -3,15 +3,23 @@
 
 export interface RuntimeConfig {
   serviceName: string
+  /** The "Trigger test error" control, for showing that browser errors reach the log backend. */
+  showTestError: boolean
 }
 
-export const DEFAULT_RUNTIME_CONFIG: RuntimeConfig = { serviceName: 'frontend' }
+export const DEFAULT_RUNTIME_CONFIG: RuntimeConfig = { serviceName: 'frontend', showTestError: false }
 
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
 
+/** Each field on its own: a bad value falls back to its default without discarding the others. */
 export function parseRuntimeConfig(raw: unknown): RuntimeConfig {
-  const value = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).serviceName : undefined
-  return typeof value === 'string' && SERVICE_NAME.test(value) ? { serviceName: value } : DEFAULT_RUNTIME_CONFIG
+  const fields = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {}
+  const { serviceName, showTestError } = fields
+  return {
+    serviceName:
+      typeof serviceName === 'string' && SERVICE_NAME.test(serviceName) ? serviceName : DEFAULT_RUNTIME_CONFIG.serviceName,
+    showTestError: showTestError === true,
+  }
 }
 
 /** Never fails: a missing or broken /config.json must not keep the app from starting. */

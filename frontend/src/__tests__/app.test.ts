@@ -25,10 +25,10 @@ function backend(routes: Record<string, Route>) {
   return fetch
 }
 
-function mount(errorHandler = vi.fn()) {
+function mount(errorHandler = vi.fn(), props: { showTestError?: boolean } = {}) {
   const root = document.createElement('div')
   document.body.appendChild(root)
-  mounted = createApp(App)
+  mounted = createApp(App, props)
   mounted.config.errorHandler = errorHandler
   mounted.mount(root)
   return { root, errorHandler }
@@ -170,12 +170,22 @@ describe('errors', () => {
     expect(warn).toHaveBeenCalledWith('api call failed: mariadb_unavailable', expect.objectContaining({ 'backend.trace_id': TRACE_ID }))
   })
 
+  it('has no test-error button unless the runtime config asks for it', async () => {
+    backend({
+      'GET /api/auth/me': anonymous,
+      'GET /api/messages': () => ({ status: 200, body: { messages: [] } }),
+    })
+    mount()
+    await vi.waitFor(() => expect(byTestId('session-loading')).toBeNull())
+    expect(byTestId('trigger-error')).toBeNull()
+  })
+
   it('the test-error button throws out of its click handler', async () => {
     const fetch = backend({
       'GET /api/auth/me': anonymous,
       'GET /api/messages': () => ({ status: 200, body: { messages: [] } }),
     })
-    const { errorHandler } = mount()
+    const { errorHandler } = mount(vi.fn(), { showTestError: true })
     await vi.waitFor(() => expect(byTestId('trigger-error')).not.toBeNull())
     fetch.mockClear()
     byTestId('trigger-error')!.click()

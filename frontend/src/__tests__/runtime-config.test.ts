@@ -7,7 +7,7 @@ describe('runtime config', () => {
   it('reads the service name from /config.json', async () => {
     const fetch = vi.fn(async () => new Response(JSON.stringify({ serviceName: 'frontend-staging' })))
     vi.stubGlobal('fetch', fetch)
-    await expect(loadRuntimeConfig()).resolves.toEqual({ serviceName: 'frontend-staging' })
+    await expect(loadRuntimeConfig()).resolves.toEqual({ serviceName: 'frontend-staging', showTestError: false })
     expect(fetch).toHaveBeenCalledWith('/config.json', expect.objectContaining({ cache: 'no-store' }))
   })
 
@@ -25,6 +25,21 @@ describe('runtime config', () => {
     expect(parseRuntimeConfig({ serviceName: 'a b' })).toEqual(DEFAULT_RUNTIME_CONFIG)
     expect(parseRuntimeConfig({ serviceName: 42 })).toEqual(DEFAULT_RUNTIME_CONFIG)
     expect(parseRuntimeConfig(null)).toEqual(DEFAULT_RUNTIME_CONFIG)
-    expect(parseRuntimeConfig({ serviceName: 'frontend.eu-1_b' })).toEqual({ serviceName: 'frontend.eu-1_b' })
+    expect(parseRuntimeConfig({ serviceName: 'frontend.eu-1_b' })).toEqual({
+      serviceName: 'frontend.eu-1_b',
+      showTestError: false,
+    })
+  })
+
+  it('shows the test-error control only when the deployment says true', () => {
+    expect(parseRuntimeConfig({ serviceName: 'frontend', showTestError: true }).showTestError).toBe(true)
+    for (const value of [false, 'true', 1, null, undefined]) {
+      expect(parseRuntimeConfig({ serviceName: 'frontend', showTestError: value }).showTestError).toBe(false)
+    }
+    // A bad value of one field keeps the other.
+    expect(parseRuntimeConfig({ serviceName: 'a b', showTestError: true })).toEqual({
+      serviceName: 'frontend',
+      showTestError: true,
+    })
   })
 })

@@ -21,7 +21,7 @@ beforeAll(async () => {
   })
   const { startTelemetry } = await import('../telemetry')
   logWarning = (await import('../log')).logWarning
-  telemetry = startTelemetry({ config: { serviceName: 'frontend' } })
+  telemetry = startTelemetry({ config: { serviceName: 'frontend', showTestError: false } })
 })
 
 afterAll(async () => {

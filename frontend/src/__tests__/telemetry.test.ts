@@ -41,7 +41,7 @@ beforeAll(async () => {
   vi.stubGlobal('fetch', fakeFetch)
   const mod = await import('../telemetry')
   telemetry = mod.startTelemetry({
-    config: { serviceName: 'board-web-test' },
+    config: { serviceName: 'board-web-test', showTestError: false },
     serviceVersion: '9.9.9',
     sessionId: '0123456789abcdef0123456789abcdef',
     traceExporter: spans,
