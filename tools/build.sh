@@ -1,31 +1,44 @@
 #!/usr/bin/env bash
-# Builds one pinned tool from its own module under tools/<name>/ (each tool has a module of its own,
-# so one tool's pins never move another's) and prints the binary path.
+# Builds one pinned tool from its own module under tools/<module>/ (each module pins one upstream
+# project, so one project's pins never move another's) and prints the binary path.
 # The cache key is the module's go.mod+go.sum, so bumping a pin rebuilds and nothing else does.
-# Usage: tools/build.sh telemetrygen
+# Usage: tools/build.sh telemetrygen|kube-apiserver|kubectl|etcd
 set -euo pipefail
 
 name=${1:-}
+ldflags=
+# module: the directory under tools/; mod: the module whose version is pinned; pkg: the main package.
 case $name in
   telemetrygen)
+    module=telemetrygen
     mod=github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen
     pkg=$mod ;;
+  kube-apiserver|kubectl)
+    module=kubernetes
+    mod=k8s.io/kubernetes
+    pkg=$mod/cmd/$name ;;
+  etcd)
+    module=etcd
+    mod=go.etcd.io/etcd/server/v3
+    pkg=$mod ;;
   *)
-    echo "usage: $0 telemetrygen" >&2
+    echo "usage: $0 telemetrygen|kube-apiserver|kubectl|etcd" >&2
     exit 2 ;;
 esac
 
-dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$name
+dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$module
 key=$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -d' ' -f1)
-out=${STACK_CACHE:-$HOME/.cache/otel-stack}/$name/$key/$name
+cache=${STACK_CACHE:-$HOME/.cache/otel-stack}
+out=$cache/$name/$key/$name
 
 if [[ ! -x $out ]]; then
-  mkdir -p "${out%/*}"
+  mkdir -p "${out%/*}" "$cache/$module"
   # Helpers and tests call this concurrently: the first caller builds, the others wait for it
-  # instead of compiling the same thing again on the same cores.
-  exec 9>"${out%/*}.lock"
+  # instead of compiling the same thing again on the same cores. The lock is per module, so
+  # kube-apiserver and kubectl build one after the other and the second reuses the first's packages.
+  exec 9>"$cache/$module/$key.lock"
   if ! flock -n 9; then
-    echo "waiting for another build of $name" >&2
+    echo "waiting for another build from tools/$module" >&2
     flock 9
   fi
 fi
@@ -33,11 +46,18 @@ fi
 if [[ ! -x $out ]]; then
   cd "$dir"
   version=$(go list -m -f '{{.Version}}' "$mod")
+  if [[ $mod == k8s.io/kubernetes ]]; then
+    # What `kubectl version` and /version report; unstamped they say v0.0.0-master.
+    [[ $version =~ ^v([0-9]+)\.([0-9]+)\. ]] || { echo "unexpected $mod version $version" >&2; exit 1; }
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=${BASH_REMATCH[1]} -X $p.gitMinor=${BASH_REMATCH[2]}"
+    done
+  fi
   echo "building $name ($mod $version; cold: a few minutes)" >&2
   tmp=$(mktemp "$out.XXXXXX")
   trap 'rm -f "$tmp"' EXIT
   # Static; -mod=readonly so a build never rewrites the pins.
-  CGO_ENABLED=0 go build -mod=readonly -trimpath -tags netgo -ldflags="-s -w" -o "$tmp" "$pkg"
+  CGO_ENABLED=0 go build -mod=readonly -trimpath -tags netgo -ldflags="-s -w$ldflags" -o "$tmp" "$pkg"
   # Rename is atomic: a concurrent build of the same key just replaces an identical file.
   mv -f "$tmp" "$out"
   trap - EXIT
