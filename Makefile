@@ -4,15 +4,12 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 STACK_CACHE ?= $(HOME)/.cache/otel-stack
-# Tools this repo installs itself (kustomize, when kubectl's is too old) live in the cache.
-export PATH := $(STACK_CACHE)/bin:$(PATH)
-KUSTOMIZE_VERSION := v5.5.0
 VENV := .venv
 PY := $(VENV)/bin/python
 # Re-install Python packages only when a requirements file changes.
 VENV_STAMP := $(VENV)/.stamp-$(shell cat backend/requirements.txt tests/requirements.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local kustomize
+.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local kube-tools
 
 help:
 	@echo "make test      install what is missing, then run the whole test suite (what CI runs)"
@@ -22,6 +19,7 @@ help:
 	@echo "make faults    fault injection under load (gateway SIGKILL, far end (Tempo+Loki) outage, 10-min soak); make soak: the soak alone"
 	@echo "make bench     run the benchmarks, print a table, write bench/results/latest.json"
 	@echo "make collector build the otelcol-stack collector (cached by manifest hash)"
+	@echo "make kube-tools build etcd, kube-apiserver and kubectl from their pinned modules (cached)"
 
 $(VENV_STAMP): backend/requirements.txt tests/requirements.txt
 	@echo "==> creating $(VENV) and installing pinned Python packages"
@@ -47,22 +45,23 @@ frontend-build:
 	@echo "==> frontend: npm ci (when the lockfile changed) and vite build"
 	@cd tests && ../$(PY) -m harness.nginx
 
-# k8s/ needs kustomize v5 (components, labels, replacements): kubectl >= 1.27 embeds it.
-kustomize:
-	@if ! kubectl version --client 2>/dev/null | grep -q 'Kustomize Version: v5' && ! command -v kustomize >/dev/null; then \
-	  echo "==> installing kustomize $(KUSTOMIZE_VERSION) into $(STACK_CACHE)/bin (kubectl here embeds none or an old one)"; \
-	  GOBIN=$(STACK_CACHE)/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); \
-	fi
+# The tests run a real etcd and kube-apiserver and render k8s/ with kubectl's kustomize, all built
+# from pinned modules (tools/kubernetes, tools/etcd), never the machine's own kubectl.
+kube-tools:
+	@echo "==> etcd, kube-apiserver and kubectl from tools/etcd and tools/kubernetes (cold: about 6 minutes, then cached)"
+	@bash tools/build.sh etcd >/dev/null
+	@bash tools/build.sh kube-apiserver >/dev/null
+	@bash tools/build.sh kubectl >/dev/null
 
-test: venv system-packages kustomize collector go-tools frontend-build
+test: venv system-packages kube-tools collector go-tools frontend-build
 	@echo "==> running the test suite"
 	@$(PY) -m pytest --ignore=tests/faults
 
-bench: venv system-packages collector go-tools frontend-build
+bench: venv system-packages kube-tools collector go-tools frontend-build
 	@echo "==> benchmarks (about 15 minutes); table on stdout, figures in bench/results/latest.json"
 	@cd bench && ../$(PY) run.py
 
-local: venv system-packages collector go-tools frontend-build
+local: venv system-packages kube-tools collector go-tools frontend-build
 	@$(PY) scripts/local_stack.py
 
 up:
@@ -77,11 +76,11 @@ backend: venv
 # Fault injection under load (about 15 minutes): kills the gateway, stops the far end (Tempo, Loki) for a
 # minute, then the 10-minute soak. CI runs it after `make test`.
 .PHONY: faults soak
-faults: venv system-packages kustomize collector go-tools frontend-build
+faults: venv system-packages kube-tools collector go-tools frontend-build
 	@echo "==> fault tests: gateway SIGKILL, a far-end (Tempo+Loki) outage, then the $${SOAK_SECONDS:-600}s soak, all under load"
 	@$(PY) -m pytest tests/faults -s
 
 # The soak alone (SOAK_SECONDS shortens it).
-soak: venv system-packages kustomize collector go-tools frontend-build
+soak: venv system-packages kube-tools collector go-tools frontend-build
 	@echo "==> soak: memory of the backend workers and the gateway over $${SOAK_SECONDS:-600}s of load"
 	@$(PY) -m pytest tests/faults/test_soak.py -s

@@ -104,7 +104,7 @@ class Stack:
     def __init__(self, work_dir: Path):
         from harness import collector, mariadb, redis_server
         from harness.backend import Backend, backend_env
-        from harness.fake_kube_apiserver import FakeKubeApiServer
+        from harness.kube_apiserver import start_with_manifests
         from harness.far_end import FarEnd
 
         self._stoppers: list[Callable[[], None]] = []
@@ -114,7 +114,7 @@ class Stack:
             self._stoppers.append(db.process.stop)
             redis = redis_server.start(work_dir / "redis")
             self._stoppers.append(redis.process.stop)
-            kube = FakeKubeApiServer().start()
+            kube = start_with_manifests(work_dir / "kube")
             self._stoppers.append(kube.stop)
             far_end = FarEnd(work_dir / "far-end").start()
             self._stoppers.append(far_end.close)

@@ -170,11 +170,11 @@ class QueueSampler:
 class Stack:
     def __init__(self, work_dir: Path):
         from harness import collector
-        from harness.fake_kube_apiserver import FakeKubeApiServer
+        from harness.kube_apiserver import start_with_manifests
         from harness.far_end import FarEnd
 
         self.work_dir = work_dir
-        self.kube = FakeKubeApiServer().start()
+        self.kube = start_with_manifests(work_dir / "kube")
         self.far_end = self.gateway = None
         try:
             progress("gateway throughput: starting the far end (counting only)")

@@ -16,7 +16,7 @@ from blackhole import Blackhole
 from common import deployed_export_delays, Row, median, progress
 from harness import collector, mariadb, redis_server
 from harness.backend import Backend, backend_env
-from harness.fake_kube_apiserver import FakeKubeApiServer
+from harness.kube_apiserver import start_with_manifests
 from harness.far_end import FarEnd
 from harness.procs import free_port
 
@@ -63,7 +63,7 @@ def run(work_dir: Path) -> list[Row]:
     progress("starting MariaDB, Redis, the far end, the gateway and four backends")
     db = mariadb.start(work_dir / "mariadb")
     cache = redis_server.start(work_dir / "redis")
-    kube = FakeKubeApiServer().start()
+    kube = start_with_manifests(work_dir / "kube")
     far_end = FarEnd(work_dir).start()
     gateway = collector.gateway(work_dir, kube, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint).start()
     hole = Blackhole()

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from far_end_view import FarEndView  # noqa: E402
 from harness import collector, mariadb, redis_server  # noqa: E402
 from harness.backend import Backend, backend_env  # noqa: E402
-from harness.fake_kube_apiserver import FakeKubeApiServer  # noqa: E402
+from harness.kube_apiserver import start_with_manifests  # noqa: E402
 from harness.far_end import FarEnd  # noqa: E402
 from harness.nginx import Nginx, ensure_frontend_built  # noqa: E402
 from harness.procs import say  # noqa: E402
@@ -35,7 +35,7 @@ def main() -> None:
         stopping.append(db.process)
         cache = redis_server.start(base / "redis", persist=True)
         stopping.append(cache.process)
-        kube = FakeKubeApiServer().start()
+        kube = start_with_manifests(base / "kube")
         stopping.append(kube)
         say("starting the far end (where Tempo and Loki stand in the cluster)")
         far_end = FarEnd(base).start()

@@ -107,10 +107,12 @@ def logged_in(api) -> Api:
 
 
 @pytest.fixture(scope="session")
-def kube_api():
-    from harness.fake_kube_apiserver import FakeKubeApiServer
+def kube_api(work_dir):
+    """A real etcd and kube-apiserver holding k8s/ as `kubectl apply -k` leaves it; the collectors
+    authenticate as their own ServiceAccounts (harness/kube_apiserver.py)."""
+    from harness.kube_apiserver import start_with_manifests
 
-    api = FakeKubeApiServer().start()
+    api = start_with_manifests(work_dir / "kube")
     yield api
     api.stop()
 

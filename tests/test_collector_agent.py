@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from harness import collector
-from harness.fake_kube_apiserver import make_namespace, make_pod, make_replicaset
+from harness.kube_objects import make_namespace, make_pod, make_replicaset
 from harness.pod_logs import PodLogs, cri, docker
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

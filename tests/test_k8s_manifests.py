@@ -4,18 +4,16 @@ validation, and every reference (between objects, and from env and config files 
 from __future__ import annotations
 
 import copy
-import functools
 import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+
+from harness import kustomize
+from harness.kustomize import ENTRY_POINTS
 
 REPO = Path(__file__).resolve().parents[1]
 K8S = REPO / "k8s"
@@ -62,77 +60,13 @@ COLLECTOR_CONFIG_PATCHES = {
 }
 
 
-# --- rendering -------------------------------------------------------------------------------
+# --- rendering (harness/kustomize.py, with kubectl built from k8s.io/kubernetes) -------------
 
-def entry_points() -> dict[str, Path]:
-    """k8s/ itself and every overlay: each must render on its own."""
-    points = {"default": K8S}
-    for directory in sorted((K8S / "overlays").iterdir()):
-        if (directory / "kustomization.yaml").is_file():
-            points[f"overlays/{directory.name}"] = directory
-    return points
-
-
-ENTRY_POINTS = entry_points()
-
-
-@functools.lru_cache(maxsize=None)
-def kustomize_command() -> tuple[str, ...]:
-    """`kubectl kustomize`, or a standalone `kustomize build`; components, labels and replacements
-    need kustomize v5 (Debian's kubernetes-client 1.20 embeds v2 and cannot render k8s/)."""
-    kubectl, kustomize = shutil.which("kubectl"), shutil.which("kustomize")
-    if kubectl is None and kustomize is None:
-        pytest.fail("neither kubectl nor kustomize is on PATH: install kubectl (>= 1.27, kustomize v5) "
-                    "or kustomize v5 (go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0)")
-    if kubectl is not None:
-        out = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=60)
-        version = json.loads(out.stdout or "{}").get("kustomizeVersion", "")
-        if re.match(r"v?([5-9]|\d{2,})\.", version):
-            return kubectl, "kustomize"
-    if kustomize is not None:
-        version = subprocess.run([kustomize, "version"], capture_output=True, text=True, timeout=60).stdout.strip()
-        if re.match(r"v?([5-9]|\d{2,})\.", version):
-            return kustomize, "build"
-    pytest.fail("no kustomize v5 found: kubectl on PATH embeds an older kustomize and no kustomize v5 binary "
-                "is on PATH (go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0)")
-
-
-def uncommitted_secret_files(directory: Path) -> list[Path]:
-    """Secret env files the kustomization reads that git does not hold (each has a .example)."""
-    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    files = [directory / f for gen in kustomization.get("secretGenerator", []) for f in gen.get("envs", [])]
-    return [f for f in files if Path(f"{f}.example").is_file()]
-
-
-def stage_with_example_secrets(directory: Path, stage_root: Path) -> Path:
-    """A copy of an overlay whose secret env files are its committed *.env.example files, so it
-    renders without real secrets and without writing into the repo."""
-    stage = stage_root / directory.name
-    shutil.copytree(directory, stage)
-    for example in stage.rglob("*.env.example"):
-        shutil.copyfile(example, example.with_suffix(""))
-    kustomization_file = stage / "kustomization.yaml"
-    kustomization = yaml.safe_load(kustomization_file.read_text())
-    for key in ("resources", "components"):
-        # kustomize accepts only relative roots: re-point each base from the copy's location.
-        kustomization[key] = [
-            os.path.relpath((directory / entry).resolve(), stage) if entry.startswith("..") else entry
-            for entry in kustomization.get(key, [])
-        ]
-    kustomization_file.write_text(yaml.safe_dump(kustomization, sort_keys=False))
-    return stage
-
-
-@functools.lru_cache(maxsize=None)
 def render(entry: str) -> tuple[dict, ...]:
-    directory = ENTRY_POINTS[entry]
-    with tempfile.TemporaryDirectory(prefix="k8s-render-") as tmp:
-        if uncommitted_secret_files(directory):
-            directory = stage_with_example_secrets(directory, Path(tmp))
-        proc = subprocess.run([*kustomize_command(), str(directory)], capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(kustomize_command())} {ENTRY_POINTS[entry]} failed:\n{proc.stderr}")
-    return tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
+    try:
+        return kustomize.render(entry)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 # --- object helpers --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The otelcol-stack collector run with the shipped gateway or agent config, on free local ports.
 
 The configs read every address from the environment, so the files run here unchanged. The
-k8s_attributes processor talks to a stand-in Kubernetes API server (fake_kube_apiserver).
+k8s_attributes processor talks to a real kube-apiserver (kube_apiserver) with the token of the
+ServiceAccount k8s/ gives that collector, so the RBAC there is what grants it access.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from . import builds
-from .fake_kube_apiserver import FakeKubeApiServer
+from .kube_apiserver import KubeApiServer
 from .procs import REPO, Process, free_port, http_ok
 
 _SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
@@ -21,8 +22,8 @@ AGENT_CONFIG = REPO / "collector" / "agent.yaml"
 
 
 class Collector:
-    def __init__(self, name: str, config: Path, base_dir: Path, kube: FakeKubeApiServer | None, env: dict[str, str],
-                 extra_configs: tuple[Path, ...] = ()):
+    def __init__(self, name: str, config: Path, base_dir: Path, kube: KubeApiServer | None, env: dict[str, str],
+                 extra_configs: tuple[Path, ...] = (), service_account: str = "observability/otel-gateway"):
         self.name = name
         self.grpc_port = free_port()
         self.http_port = free_port()
@@ -33,7 +34,7 @@ class Collector:
         # Only configs with k8s_attributes need an API server (the far end has none).
         kube_env = {} if kube is None else {
             "K8S_AUTH_TYPE": "kubeConfig",
-            "KUBECONFIG": str(kube.write_kubeconfig(base_dir / f"{name}-kubeconfig")),
+            "KUBECONFIG": str(kube.write_kubeconfig(base_dir / f"{name}-kubeconfig", service_account)),
             "K8S_NODE_NAME": "node-1",
         }
         full_env = {
@@ -87,13 +88,14 @@ def metric_sum(text: str, name: str, **labels: str) -> int:
     return int(total)
 
 
-def gateway(base_dir: Path, kube: FakeKubeApiServer, tempo_otlp_grpc: str, loki_otlp_http: str,
+def gateway(base_dir: Path, kube: KubeApiServer, tempo_otlp_grpc: str, loki_otlp_http: str,
             name: str = "gateway", **env: str) -> Collector:
     return Collector(name, GATEWAY_CONFIG, base_dir, kube,
                      {"TEMPO_OTLP_ENDPOINT": tempo_otlp_grpc, "LOKI_OTLP_ENDPOINT": loki_otlp_http, **env})
 
 
-def agent(base_dir: Path, kube: FakeKubeApiServer, gateway_otlp_grpc: str, pod_logs_glob: str,
+def agent(base_dir: Path, kube: KubeApiServer, gateway_otlp_grpc: str, pod_logs_glob: str,
           name: str = "agent", **env: str) -> Collector:
     return Collector(name, AGENT_CONFIG, base_dir, kube,
-                     {"GATEWAY_OTLP_ENDPOINT": gateway_otlp_grpc, "POD_LOGS_GLOB": pod_logs_glob, **env})
+                     {"GATEWAY_OTLP_ENDPOINT": gateway_otlp_grpc, "POD_LOGS_GLOB": pod_logs_glob, **env},
+                     service_account="observability/otel-agent")

@@ -1,0 +1,81 @@
+"""Renders k8s/ and its overlays with kubectl's kustomize, kubectl built from the pinned k8s.io/kubernetes.
+
+The machine's own kubectl is never used: Debian's kubernetes-client embeds kustomize v2, which cannot
+render components, labels and replacements, and a kubectl someone installed by hand is not a pin.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from . import builds
+from .procs import REPO
+
+K8S = REPO / "k8s"
+
+
+def entry_points() -> dict[str, Path]:
+    """k8s/ itself and every overlay: each must render on its own."""
+    points = {"default": K8S}
+    for directory in sorted((K8S / "overlays").iterdir()):
+        if (directory / "kustomization.yaml").is_file():
+            points[f"overlays/{directory.name}"] = directory
+    return points
+
+
+ENTRY_POINTS = entry_points()
+
+
+def uncommitted_secret_files(directory: Path) -> list[Path]:
+    """Secret env files the kustomization reads that git does not hold (each has a .example)."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    files = [directory / f for gen in kustomization.get("secretGenerator", []) for f in gen.get("envs", [])]
+    return [f for f in files if Path(f"{f}.example").is_file()]
+
+
+def stage_with_example_secrets(directory: Path, stage_root: Path) -> Path:
+    """A copy of an overlay whose secret env files are its committed *.env.example files, so it
+    renders without real secrets and without writing into the repo."""
+    stage = stage_root / directory.name
+    shutil.copytree(directory, stage)
+    for example in stage.rglob("*.env.example"):
+        shutil.copyfile(example, example.with_suffix(""))
+    kustomization_file = stage / "kustomization.yaml"
+    kustomization = yaml.safe_load(kustomization_file.read_text())
+    for key in ("resources", "components"):
+        # kustomize accepts only relative roots: re-point each base from the copy's location.
+        kustomization[key] = [
+            os.path.relpath((directory / entry).resolve(), stage) if entry.startswith("..") else entry
+            for entry in kustomization.get(key, [])
+        ]
+    kustomization_file.write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return stage
+
+
+@functools.lru_cache(maxsize=None)
+def render(entry: str) -> tuple[dict, ...]:
+    """The objects `kubectl apply -k` would send for an entry point ("default", "overlays/kind", ...)."""
+    directory = ENTRY_POINTS[entry]
+    with tempfile.TemporaryDirectory(prefix="k8s-render-") as tmp:
+        if uncommitted_secret_files(directory):
+            directory = stage_with_example_secrets(directory, Path(tmp))
+        proc = subprocess.run([builds.tool("kubectl"), "kustomize", str(directory)], capture_output=True, text=True,
+                              timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"kubectl kustomize {ENTRY_POINTS[entry]} failed:\n{proc.stderr}")
+    return tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
+
+
+ACCESS_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+def access_control(objs) -> list[dict]:
+    """The namespaces, ServiceAccounts and RBAC of a rendering: what a collector's token may do."""
+    return [o for o in objs if o["kind"] in ACCESS_KINDS]
