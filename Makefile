@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # Re-install Python packages only when a requirements file changes.
 VENV_STAMP := $(VENV)/.stamp-$(shell cat backend/requirements.txt tests/requirements.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local kube-tools
+.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local kube-tools images
 
 help:
 	@echo "make test      install what is missing, then run the whole test suite (what CI runs)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench     run the benchmarks, print a table, write bench/results/latest.json"
 	@echo "make collector build the otelcol-stack collector (cached by manifest hash)"
 	@echo "make kube-tools build etcd, kube-apiserver and kubectl from their pinned modules (cached)"
+	@echo "make images    build otel-stack/{backend,frontend,collector}:dev with podman (stand-in bases where no registry answers)"
 
 $(VENV_STAMP): backend/requirements.txt tests/requirements.txt
 	@echo "==> creating $(VENV) and installing pinned Python packages"
@@ -53,7 +54,11 @@ kube-tools:
 	@bash tools/build.sh kube-apiserver >/dev/null
 	@bash tools/build.sh kubectl >/dev/null
 
-test: venv system-packages kube-tools collector go-tools frontend-build
+# The three images from their Dockerfiles with podman + runc; images/build.sh says what it does.
+images:
+	@bash images/build.sh >/dev/null
+
+test: venv system-packages kube-tools collector go-tools frontend-build images
 	@echo "==> running the test suite"
 	@$(PY) -m pytest --ignore=tests/faults
 

@@ -23,6 +23,7 @@ from typing import Any
 import requests
 
 from . import builds, kustomize
+from .containers import HOST_ADDRESS
 from .etcd import Etcd
 from .procs import Process, free_port, say
 
@@ -45,7 +46,8 @@ def make_pki(directory: Path) -> None:
              "-keyout", "ca.key", "-out", "ca.crt", cwd=directory)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kube-apiserver",
              "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc",
+             # HOST_ADDRESS: how containers (harness/containers.py) reach the host's loopback.
+             "-addext", f"subjectAltName=IP:127.0.0.1,IP:{HOST_ADDRESS},DNS:localhost,DNS:kubernetes.default.svc",
              "-addext", "extendedKeyUsage=serverAuth",
              "-keyout", "apiserver.key", "-out", "apiserver.crt", cwd=directory)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=directory)
