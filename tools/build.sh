@@ -2,7 +2,7 @@
 # Builds one pinned tool from its own module under tools/<module>/ (each module pins one upstream
 # project, so one project's pins never move another's) and prints the binary path.
 # The cache key is the module's go.mod+go.sum, so bumping a pin rebuilds and nothing else does.
-# Usage: tools/build.sh telemetrygen|kube-apiserver|kubectl|etcd
+# Usage: tools/build.sh telemetrygen|kube-apiserver|kubectl|etcd|prometheus|promtool|alertmanager|amtool
 set -euo pipefail
 
 name=${1:-}
@@ -21,8 +21,16 @@ case $name in
     module=etcd
     mod=go.etcd.io/etcd/server/v3
     pkg=$mod ;;
+  prometheus|promtool)
+    module=prometheus
+    mod=github.com/prometheus/prometheus
+    pkg=$mod/cmd/$name ;;
+  alertmanager|amtool)
+    module=alertmanager
+    mod=github.com/prometheus/alertmanager
+    pkg=$mod/cmd/$name ;;
   *)
-    echo "usage: $0 telemetrygen|kube-apiserver|kubectl|etcd" >&2
+    echo "usage: $0 telemetrygen|kube-apiserver|kubectl|etcd|prometheus|promtool|alertmanager|amtool" >&2
     exit 2 ;;
 esac
 
@@ -52,6 +60,16 @@ if [[ ! -x $out ]]; then
     for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=${BASH_REMATCH[1]} -X $p.gitMinor=${BASH_REMATCH[2]}"
     done
+  elif [[ $mod == github.com/prometheus/* ]]; then
+    # What --version and /api/v1/status/buildinfo report; unstamped the version is empty. Prometheus
+    # 3.NN.P is published as module version v0.3NN.P; Alertmanager's module version is its release.
+    if [[ $mod == */prometheus ]]; then
+      [[ $version =~ ^v0\.3([0-9]{2})\.([0-9]+)$ ]] || { echo "unexpected $mod version $version" >&2; exit 1; }
+      release=3.$((10#${BASH_REMATCH[1]})).${BASH_REMATCH[2]}
+    else
+      release=${version#v}
+    fi
+    ldflags+=" -X github.com/prometheus/common/version.Version=$release"
   fi
   echo "building $name ($mod $version; cold: a few minutes)" >&2
   tmp=$(mktemp "$out.XXXXXX")
