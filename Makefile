@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # Re-install Python packages only when a requirements file changes.
 VENV_STAMP := $(VENV)/.stamp-$(shell cat backend/requirements.txt tests/requirements.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local kube-tools images
+.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local images
 
 help:
 	@echo "make test      install what is missing, then run the whole test suite (what CI runs)"
@@ -19,7 +19,7 @@ help:
 	@echo "make faults    fault injection under load (gateway SIGKILL, far end (Tempo+Loki) outage, 10-min soak); make soak: the soak alone"
 	@echo "make bench     run the benchmarks, print a table, write bench/results/latest.json"
 	@echo "make collector build the otelcol-stack collector (cached by manifest hash)"
-	@echo "make kube-tools build etcd, kube-apiserver and kubectl from their pinned modules (cached)"
+	@echo "make go-tools  build the pinned Go tools the tests run (telemetrygen, etcd, kube-apiserver, kubectl, prometheus, alertmanager, ...)"
 	@echo "make images    build otel-stack/{backend,frontend,collector}:dev with podman (stand-in bases where no registry answers)"
 
 $(VENV_STAMP): backend/requirements.txt tests/requirements.txt
@@ -38,35 +38,26 @@ collector:
 	@echo "==> collector: otelcol-stack from collector/manifest.yaml (cold build takes minutes, then cached)"
 	@bash collector/build.sh
 
+# Every pinned Go tool the tests run (tools/<module>/, one module per upstream project), built
+# one at a time on these two cores and cached by go.mod+go.sum.
+TOOLS := telemetrygen etcd kube-apiserver kubectl prometheus promtool alertmanager amtool
 go-tools:
-	@echo "==> telemetrygen: built from its pinned Go module in tools/telemetrygen (cold build takes minutes, then cached)"
-	@bash tools/build.sh telemetrygen
-
-frontend-build:
-	@echo "==> frontend: npm ci (when the lockfile changed) and vite build"
-	@cd tests && ../$(PY) -m harness.nginx
-
-# The tests run a real etcd and kube-apiserver and render k8s/ with kubectl's kustomize, all built
-# from pinned modules (tools/kubernetes, tools/etcd), never the machine's own kubectl.
-kube-tools:
-	@echo "==> etcd, kube-apiserver and kubectl from tools/etcd and tools/kubernetes (cold: about 6 minutes, then cached)"
-	@bash tools/build.sh etcd >/dev/null
-	@bash tools/build.sh kube-apiserver >/dev/null
-	@bash tools/build.sh kubectl >/dev/null
+	@echo "==> Go tools from tools/ ($(TOOLS)); cold: about 12 minutes in all, then cached"
+	@for tool in $(TOOLS); do bash tools/build.sh $$tool >/dev/null || exit 1; done
 
 # The three images from their Dockerfiles with podman + runc; images/build.sh says what it does.
 images:
 	@bash images/build.sh >/dev/null
 
-test: venv system-packages kube-tools collector go-tools frontend-build images
+test: venv system-packages collector go-tools frontend-build images
 	@echo "==> running the test suite"
 	@$(PY) -m pytest --ignore=tests/faults
 
-bench: venv system-packages kube-tools collector go-tools frontend-build
+bench: venv system-packages collector go-tools frontend-build
 	@echo "==> benchmarks (about 15 minutes); table on stdout, figures in bench/results/latest.json"
 	@cd bench && ../$(PY) run.py
 
-local: venv system-packages kube-tools collector go-tools frontend-build
+local: venv system-packages collector go-tools frontend-build
 	@$(PY) scripts/local_stack.py
 
 up:
@@ -81,11 +72,11 @@ backend: venv
 # Fault injection under load (about 15 minutes): kills the gateway, stops the far end (Tempo, Loki) for a
 # minute, then the 10-minute soak. CI runs it after `make test`.
 .PHONY: faults soak
-faults: venv system-packages kube-tools collector go-tools frontend-build
+faults: venv system-packages collector go-tools frontend-build
 	@echo "==> fault tests: gateway SIGKILL, a far-end (Tempo+Loki) outage, then the $${SOAK_SECONDS:-600}s soak, all under load"
 	@$(PY) -m pytest tests/faults -s
 
 # The soak alone (SOAK_SECONDS shortens it).
-soak: venv system-packages kube-tools collector go-tools frontend-build
+soak: venv system-packages collector go-tools frontend-build
 	@echo "==> soak: memory of the backend workers and the gateway over $${SOAK_SECONDS:-600}s of load"
 	@$(PY) -m pytest tests/faults/test_soak.py -s

@@ -105,6 +105,7 @@ class Stack:
         from harness import collector, mariadb, redis_server
         from harness.backend import Backend, backend_env
         from harness.kube_apiserver import start_with_manifests
+        from harness.prometheus import Prometheus
         from harness.far_end import FarEnd
 
         self._stoppers: list[Callable[[], None]] = []
@@ -116,12 +117,14 @@ class Stack:
             self._stoppers.append(redis.process.stop)
             kube = start_with_manifests(work_dir / "kube")
             self._stoppers.append(kube.stop)
+            prometheus = Prometheus(work_dir / "prometheus").start()
+            self._stoppers.append(prometheus.stop)
             far_end = FarEnd(work_dir / "far-end").start()
             self._stoppers.append(far_end.close)
             self.tempo, self.loki = far_end.tempo, far_end.loki
             progress("freshness: starting the gateway and the backend (the deployment's export delays)")
             gateway = collector.gateway(work_dir / "gateway", kube, far_end.tempo_otlp_grpc,
-                                        far_end.loki_otlp_endpoint).start()
+                                        far_end.loki_otlp_endpoint, prometheus_otlp=prometheus.otlp_endpoint).start()
             self._stoppers.append(gateway.stop)
             env = backend_env(db.env(), redis.url, gateway.otlp_http, **DEPLOYED_DELAYS)
             self.backend = Backend(work_dir / "logs", env, name="backend-freshness").start()

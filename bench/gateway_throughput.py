@@ -171,17 +171,20 @@ class Stack:
     def __init__(self, work_dir: Path):
         from harness import collector
         from harness.kube_apiserver import start_with_manifests
+        from harness.prometheus import Prometheus
         from harness.far_end import FarEnd
 
         self.work_dir = work_dir
         self.kube = start_with_manifests(work_dir / "kube")
+        self.prometheus = Prometheus(work_dir / "prometheus").start()
         self.far_end = self.gateway = None
         try:
             progress("gateway throughput: starting the far end (counting only)")
             self.far_end = FarEnd(work_dir / "far-end", keep=False).start()
             progress("gateway throughput: starting the gateway (collector/gateway.yaml)")
             self.gateway = collector.gateway(work_dir / "gateway", self.kube, self.far_end.tempo_otlp_grpc,
-                                             self.far_end.loki_otlp_endpoint, GOMEMLIMIT=DEPLOYMENT_GOMEMLIMIT).start()
+                                             self.far_end.loki_otlp_endpoint,
+                                             prometheus_otlp=self.prometheus.otlp_endpoint, GOMEMLIMIT=DEPLOYMENT_GOMEMLIMIT).start()
         except BaseException:
             self.stop()
             raise
@@ -195,6 +198,7 @@ class Stack:
                 component.stop()
         if self.far_end is not None:
             self.far_end.close()
+        self.prometheus.stop()
         self.kube.stop()
 
 

@@ -17,6 +17,7 @@ from common import deployed_export_delays, Row, median, progress
 from harness import collector, mariadb, redis_server
 from harness.backend import Backend, backend_env
 from harness.kube_apiserver import start_with_manifests
+from harness.prometheus import Prometheus
 from harness.far_end import FarEnd
 from harness.procs import free_port
 
@@ -64,8 +65,10 @@ def run(work_dir: Path) -> list[Row]:
     db = mariadb.start(work_dir / "mariadb")
     cache = redis_server.start(work_dir / "redis")
     kube = start_with_manifests(work_dir / "kube")
+    prometheus = Prometheus(work_dir).start()
     far_end = FarEnd(work_dir).start()
-    gateway = collector.gateway(work_dir, kube, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint).start()
+    gateway = collector.gateway(work_dir, kube, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
+                                prometheus_otlp=prometheus.otlp_endpoint).start()
     hole = Blackhole()
     refused = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     base = backend_env(db.env(), cache.url, gateway.otlp_http, **DEPLOYED_DELAYS)
@@ -118,6 +121,7 @@ def run(work_dir: Path) -> list[Row]:
         hole.close()
         gateway.stop()
         far_end.close()
+        prometheus.stop()
         kube.stop()
         cache.process.stop()
         db.process.stop()

@@ -20,6 +20,7 @@ from far_end_view import FarEndView  # noqa: E402
 from harness import collector, mariadb, redis_server  # noqa: E402
 from harness.backend import Backend, backend_env  # noqa: E402
 from harness.kube_apiserver import start_with_manifests  # noqa: E402
+from harness.prometheus import Prometheus  # noqa: E402
 from harness.far_end import FarEnd  # noqa: E402
 from harness.nginx import Nginx, ensure_frontend_built  # noqa: E402
 from harness.procs import say  # noqa: E402
@@ -37,11 +38,14 @@ def main() -> None:
         stopping.append(cache.process)
         kube = start_with_manifests(base / "kube")
         stopping.append(kube)
+        prometheus = Prometheus(base).start()
+        stopping.append(prometheus)
         say("starting the far end (where Tempo and Loki stand in the cluster)")
         far_end = FarEnd(base).start()
         stopping.append(far_end.close)
         say("starting the gateway collector")
-        gateway = collector.gateway(base, kube, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint).start()
+        gateway = collector.gateway(base, kube, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
+                                    prometheus_otlp=prometheus.otlp_endpoint).start()
         stopping.append(gateway)
         # The SDK's default export delays, as in the cluster (the test harness shortens them).
         env = backend_env(db.env(), cache.url, gateway.otlp_http, OTEL_BSP_SCHEDULE_DELAY="5000",

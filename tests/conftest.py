@@ -142,11 +142,40 @@ def loki(far_end):
 
 
 @pytest.fixture(scope="session")
-def gateway(work_dir, kube_api, far_end):
+def slack():
+    """Where Alertmanager's Slack notifications land (a stand-in: harness/slack_webhook.py)."""
+    from harness.slack_webhook import SlackWebhook
+
+    hook = SlackWebhook().start()
+    yield hook
+    hook.stop()
+
+
+@pytest.fixture(scope="session")
+def alertmanager(work_dir, slack):
+    from harness.alertmanager import Alertmanager
+
+    am = Alertmanager(work_dir / "alertmanager", slack.url).start()
+    yield am
+    am.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(work_dir, alertmanager):
+    """A real Prometheus with k8s/prometheus/ as it ships, alerting to the real Alertmanager."""
+    from harness.prometheus import Prometheus
+
+    prom = Prometheus(work_dir / "prometheus", alertmanager.address).start()
+    yield prom
+    prom.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(work_dir, kube_api, far_end, prometheus):
     from harness import collector
 
     gw = collector.gateway(work_dir / "gateway", kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
-                           CORS_ALLOWED_ORIGINS='["http://127.0.0.1"]').start()
+                           prometheus_otlp=prometheus.otlp_endpoint, CORS_ALLOWED_ORIGINS='["http://127.0.0.1"]').start()
     yield gw
     gw.stop()
 

@@ -136,3 +136,46 @@ def test_requests_succeed_while_the_collector_is_down(backend, sink):
         sink.start()
     assert statuses == [201] * 20 + [200] * 20
     assert elapsed < 10, f"40 requests took {elapsed:.1f}s with the collector down"
+
+
+CUMULATIVE = 2  # opentelemetry.proto.metrics.v1.AggregationTemporality
+
+
+def _latest_sum(sink, name: str, **attrs: str) -> float:
+    """A cumulative counter's total over the workers: each gunicorn worker counts on its own."""
+    latest: dict[str, float] = {}
+    for p in sink.metric_points(name):
+        if all(p["attributes"].get(k) == v for k, v in attrs.items()):
+            latest[p["resource"].get("service.instance.id", "")] = p["value"]
+    return sum(latest.values())
+
+
+def test_metrics_http_duration_by_route_with_exemplars_and_board_counters(backend, sink):
+    api = Api(backend.url)
+    before = {outcome: _latest_sum(sink, "board.logins", outcome=outcome) for outcome in ("succeeded", "failed")}
+    posted_before = _latest_sum(sink, "board.messages.posted")
+    name = unique_name("metrics")
+    api.signup_and_login(name)
+    assert api.post("/api/auth/login", {"username": name, "password": "wrong-password"}).status_code == 401
+    assert api.post("/api/messages", {"body": "counted message"}).status_code == 201
+    assert api.get("/api/messages").status_code == 200
+
+    def listed(s):
+        return [p for p in s.metric_points("http.server.request.duration")
+                if p["attributes"].get("http.route") == "/api/messages" and p["exemplar_trace_ids"]]
+    points = sink.wait_for(listed, timeout=20, what="http.server.request.duration for /api/messages")
+    point = points[-1]
+    assert point["kind"] == "histogram" and point["unit"] == "s" and point["temporality"] == CUMULATIVE, point
+    assert point["resource"]["service.name"] == "backend"
+    assert {"http.request.method", "http.response.status_code"} <= set(point["attributes"]), point["attributes"]
+    # An exemplar leads to a request's trace: its SERVER span is in the sink.
+    traced = {s.trace_id for s in sink.spans() if s.kind == SERVER}
+    assert set(point["exemplar_trace_ids"]) & traced, point["exemplar_trace_ids"]
+
+    sink.wait_for(lambda s: _latest_sum(s, "board.messages.posted") >= posted_before + 1, timeout=20,
+                  what="board.messages.posted")
+    for outcome in ("succeeded", "failed"):
+        sink.wait_for(lambda s, o=outcome: _latest_sum(s, "board.logins", outcome=o) >= before[o] + 1, timeout=20,
+                      what=f"board.logins{{outcome={outcome}}}")
+    print(f"metrics: {len(sink.metric_points('http.server.request.duration'))} duration points, "
+          f"exemplar traces {point['exemplar_trace_ids'][:2]}, logins {before} -> now counted")

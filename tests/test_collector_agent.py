@@ -52,7 +52,7 @@ def test_agent_collects_pod_logs_once_with_metadata_and_trace_context(pods, kube
     pods["otlp"].write(cri("stdout", "F", json.dumps({"level": "info", "message": "already shipped over otlp"})))
     pods["own"].write(cri("stderr", "F", "collector's own log line"))
 
-    agent = collector.agent(work_dir / "agent", kube_api, gateway.otlp_grpc, str(pods["root"] / "*/*/*.log"))
+    agent = collector.agent(work_dir / "agent", kube_api, gateway, str(pods["root"] / "*/*/*.log"))
     agent.start()
     try:
         entries = loki.wait_for(f'{{k8s_namespace_name="{ns}"}}', count=4, timeout=60)

@@ -27,11 +27,13 @@ FAR_END_ENV = {"HEALTH_CHECK_ENDPOINT": "127.0.0.1:13133", "OTLP_GRPC_ENDPOINT":
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_config_validates(name):
+def test_config_validates(name, tmp_path):
     argv = [builds.collector(), "validate", *(f"--config={REPO / c}" for c in CONFIGS[name])]
-    # What the pods set from the downward API and the split-apps overlay.
+    token = tmp_path / "token"
+    token.write_text("validate-token")
+    # What the pods set from the downward API and the split-apps overlay (its mounted token file).
     env = {"PATH": "/usr/bin:/bin", "K8S_NODE_NAME": "node-1", "GATEWAY_OTLP_HTTP_ENDPOINT": "https://otlp.example.com",
-           **(FAR_END_ENV if name.startswith("far end") else {})}
+           "OTLP_TOKEN_FILE": str(token), **(FAR_END_ENV if name.startswith("far end") else {})}
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
 
@@ -40,13 +42,13 @@ def test_manifest_holds_exactly_the_components_the_configs_use():
     import yaml
 
     manifest = yaml.safe_load((REPO / "collector" / "manifest.yaml").read_text())
-    built = {m["gomod"].split()[0].rsplit("/", 1)[-1] for kind in ("receivers", "processors", "exporters", "extensions")
-             for m in manifest.get(kind, [])}
+    kinds = ("receivers", "processors", "exporters", "connectors", "extensions")
+    built = {m["gomod"].split()[0].rsplit("/", 1)[-1] for kind in kinds for m in manifest.get(kind, [])}
     used = set()
     for files in CONFIGS.values():
         for path in files:
             config = yaml.safe_load((REPO / path).read_text())
-            for kind in ("receivers", "processors", "exporters", "extensions"):
+            for kind in kinds:
                 used.update(key.split("/")[0] for key in (config.get(kind) or {}))
     # Component type names -> Go module directory names.
     module_of = {
@@ -55,6 +57,7 @@ def test_manifest_holds_exactly_the_components_the_configs_use():
         "transform": "transformprocessor", "filter": "filterprocessor", "otlp_grpc": "otlpexporter",
         "otlp_http": "otlphttpexporter", "debug": "debugexporter", "health_check": "healthcheckextension",
         "file_storage": "filestorage", "bearertokenauth": "bearertokenauthextension",
+        "span_metrics": "spanmetricsconnector",
     }
     needed = {module_of[u] for u in used}
     assert needed <= built, f"used but not built: {needed - built}"

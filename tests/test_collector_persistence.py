@@ -16,11 +16,11 @@ BATCHES = 10
 PER_BATCH = 50
 
 
-def test_accepted_telemetry_survives_backend_outage_and_gateway_restart(work_dir, kube_api):
+def test_accepted_telemetry_survives_backend_outage_and_gateway_restart(work_dir, kube_api, prometheus):
     base = work_dir / "persistence"
     far_end = FarEnd(base, name="far-end-p").start()
     gateway = collector.gateway(base, kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
-                                name="gateway-p").start()
+                                prometheus_otlp=prometheus.otlp_endpoint, name="gateway-p").start()
     service = unique_name("persist")
     trace_id = os.urandom(16).hex()
     headers = {"Content-Type": "application/x-protobuf"}

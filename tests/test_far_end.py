@@ -43,8 +43,9 @@ def refused(far_end) -> tuple[int, int]:
             far_end.collector.metric("otelcol_receiver_refused_log_records"))
 
 
-def test_a_refusing_far_end_is_ridden_out_by_the_gateway(far_end, tmp_path, kube_api):
-    gateway = collector.gateway(tmp_path, kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint).start()
+def test_a_refusing_far_end_is_ridden_out_by_the_gateway(far_end, tmp_path, kube_api, prometheus):
+    gateway = collector.gateway(tmp_path, kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
+                                prometheus_otlp=prometheus.otlp_endpoint).start()
     try:
         service, trace_id = unique_name("refuse"), os.urandom(16).hex()
         far_end.refuse()

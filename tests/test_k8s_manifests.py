@@ -611,17 +611,19 @@ def test_collector_auth_patch_keeps_the_base_config(collector):
     assert all(name in merged["extensions"] for name in extensions)
     authenticators = [e for e in extensions if e.split("/")[0] == "bearertokenauth"]
     assert authenticators, "no bearertokenauth extension enabled"
+    connectors = set(merged.get("connectors", {}))
     for section in ("receivers", "processors", "exporters"):
-        for name in pipeline_components(merged, section):
+        for name in pipeline_components(merged, section) - connectors:
             assert name in merged[section], f"pipeline uses undefined {section[:-1]} {name}"
     if collector == "gateway":
-        for name in pipeline_components(merged, "receivers"):
+        # What comes from outside must authenticate; a connector's input is the gateway's own traces.
+        for name in pipeline_components(merged, "receivers") - connectors:
             for protocol, settings in merged["receivers"][name]["protocols"].items():
                 assert settings["auth"]["authenticator"] in authenticators, f"{name}.{protocol} is not authenticated"
                 print(f"  receiver {name}.{protocol}: auth {settings['auth']['authenticator']}")
     else:
-        base_exporters = [base["exporters"][n] for n in pipeline_components(base, "exporters")]
-        for name in pipeline_components(merged, "exporters"):
+        base_exporters = [base["exporters"][n] for n in pipeline_components(base, "exporters") - connectors]
+        for name in pipeline_components(merged, "exporters") - connectors:
             exporter = merged["exporters"][name]
             assert exporter["auth"]["authenticator"] in authenticators, f"exporter {name} sends no token"
             for setting in ("retry_on_failure", "sending_queue"):
@@ -707,7 +709,11 @@ def test_grafana_datasources_link_traces_and_logs():
     # `$$` is Grafana's escape for a literal `$` (a single one would be read as an env variable).
     assert to_logs["query"] == '{$${__tags}} | trace_id="$${__span.traceId}"'
     assert {"key": "service.name", "value": "service_name"} in to_logs["tags"]
-    assert "serviceMap" not in tempo, "no Prometheus in this stack for a service map"
+    assert tempo["serviceMap"]["datasourceUid"] == "prometheus"
+    assert tempo["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    assert {"key": "service.name", "value": "service"} in tempo["tracesToMetrics"]["tags"]
+    prometheus = datasources["prometheus"]["jsonData"]
+    assert prometheus["exemplarTraceIdDestinations"] == [{"name": "trace_id", "datasourceUid": "tempo"}]
     trace_link, = [f for f in loki["derivedFields"] if f["datasourceUid"] == "tempo"]
     assert trace_link["matcherType"] == "label" and trace_link["matcherRegex"] == "trace_id"
     assert trace_link["url"] == "$${__value.raw}"
@@ -719,4 +725,4 @@ def test_dashboards_query_the_provisioned_datasources():
         uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])}
         uids |= {v["datasource"]["uid"] for v in dashboard.get("templating", {}).get("list", []) if "datasource" in v}
         print(f"{path.name}: uid {dashboard['uid']}, datasources {sorted(uids)}")
-        assert uids <= {"tempo", "loki"}, f"{path.name} queries an unprovisioned datasource"
+        assert uids <= {"tempo", "loki", "prometheus"}, f"{path.name} queries an unprovisioned datasource"

@@ -45,7 +45,7 @@ def node(kube_api, gateway, tmp_path_factory):
     root.mkdir(parents=True)
     kube_api.add_namespace(make_namespace(namespace))
     # GOMEMLIMIT as the DaemonSet sets it, so the flood test sees the deployed agent's memory.
-    agent = collector.agent(tmp_path_factory.mktemp("agent"), kube_api, gateway.otlp_grpc, str(root / "*/*/*.log"),
+    agent = collector.agent(tmp_path_factory.mktemp("agent"), kube_api, gateway, str(root / "*/*/*.log"),
                             name="agent-shaping", GOMEMLIMIT=container_env("otel-agent", "GOMEMLIMIT")).start()
     yield {"namespace": namespace, "root": root, "kube": kube_api, "agent": agent}
     agent.stop()

@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 from flask import Flask, request  # noqa: E402
 from werkzeug.middleware.proxy_fix import ProxyFix  # noqa: E402
 
-from . import auth, body_drain, db, health, messages, openapi, redis_store, telemetry  # noqa: E402
+from . import app_metrics, auth, body_drain, db, health, messages, openapi, redis_store, telemetry  # noqa: E402
 from .config import Settings  # noqa: E402
 from .errors import ApiError, register_error_handlers  # noqa: E402
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["board"] = {
         "redis": redis_store.build_client(settings),
         "telemetry": process_telemetry,
+        "metrics": app_metrics.BoardMetrics.create(process_telemetry.meter_provider),
     }
     # First, so that the SERVER span exists before any of our hooks can answer.
     telemetry.instrument_app(app, process_telemetry)

@@ -9,7 +9,7 @@ import pymysql
 from flask import Blueprint, jsonify, make_response
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import db, login_limiter, sessions
+from . import app_metrics, db, login_limiter, sessions
 from .errors import ApiError
 from .requests_json import json_object, string_field
 
@@ -51,6 +51,7 @@ def login():
     username, password = _credentials()
     if login_limiter.is_locked(username):
         log.warning("login rate limited", extra={"enduser.id": username})
+        app_metrics.current().logins.add(1, {"outcome": "rate_limited"})
         raise ApiError(429, "too_many_attempts", "too many failed logins, try again in a minute")
     with db.cursor() as cur:
         cur.execute("SELECT password_hash FROM users WHERE username = %s", (username,))
@@ -58,11 +59,13 @@ def login():
     if not check_password_hash(row["password_hash"] if row else _DUMMY_HASH, password) or row is None:
         login_limiter.record_failure(username)
         log.info("login failed", extra={"enduser.id": username})
+        app_metrics.current().logins.add(1, {"outcome": "failed"})
         raise ApiError(401, "invalid_credentials", "wrong username or password")
     login_limiter.clear(username)
     response = make_response(jsonify(username=username), 200)
     sessions.create(response, username)
     log.info("login succeeded", extra={"enduser.id": username})
+    app_metrics.current().logins.add(1, {"outcome": "succeeded"})
     return response
 
 

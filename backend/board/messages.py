@@ -7,7 +7,7 @@ from datetime import timezone
 
 from flask import Blueprint, jsonify, request
 
-from . import db, message_cache, sessions
+from . import app_metrics, db, message_cache, sessions
 from .errors import ApiError
 from .requests_json import json_object, string_field
 
@@ -81,4 +81,5 @@ def post_message():
         row = cur.fetchone()
     message_cache.invalidate()
     log.info("message posted", extra={"message.id": message_id, "enduser.id": username})
+    app_metrics.current().messages_posted.add(1)
     return jsonify(_as_json(row)), 201

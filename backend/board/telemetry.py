@@ -12,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 
 from flask import Flask
-from opentelemetry import _logs, trace
+from opentelemetry import _logs, metrics, trace
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -21,6 +22,8 @@ from opentelemetry.instrumentation.pymysql import PyMySQLInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -36,10 +39,11 @@ class Telemetry:
     service_name: str
     tracer_provider: TracerProvider | None
     logger_provider: LoggerProvider | None
+    meter_provider: MeterProvider | None = None
 
     def shutdown(self) -> None:
         """Flush what is queued; called when a gunicorn worker exits."""
-        for provider in (self.tracer_provider, self.logger_provider):
+        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
             if provider is not None:
                 provider.shutdown()
 
@@ -73,6 +77,15 @@ def build_logger_provider(resource: Resource) -> LoggerProvider:
     return provider
 
 
+def build_meter_provider(resource: Resource) -> MeterProvider | None:
+    """Cumulative OTLP/HTTP metrics every OTEL_METRIC_EXPORT_INTERVAL ms (the SDK reads it; 60 s by
+    default), with trace-based exemplars (OTEL_METRICS_EXEMPLAR_FILTER's default). None when
+    OTEL_METRICS_EXPORTER=none."""
+    if os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() == "none":
+        return None
+    return MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
+
+
 def configure_logging(service_name: str, logger_provider: LoggerProvider | None) -> None:
     root = logging.getLogger()
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
@@ -98,19 +111,27 @@ def init_process_telemetry() -> Telemetry:
         current = trace.get_tracer_provider()
         if isinstance(current, TracerProvider):
             logger_provider = _logs.get_logger_provider()
+            meter_provider = metrics.get_meter_provider()
             return Telemetry(
                 str(current.resource.attributes["service.name"]),
                 current,
                 logger_provider if isinstance(logger_provider, LoggerProvider) else None,
+                meter_provider if isinstance(meter_provider, MeterProvider) else None,
             )
         resource = build_resource()
         tracer_provider = build_tracer_provider(resource)
         logger_provider = build_logger_provider(resource)
+        meter_provider = build_meter_provider(resource)
         trace.set_tracer_provider(tracer_provider)
         _logs.set_logger_provider(logger_provider)
+        if meter_provider is not None:
+            metrics.set_meter_provider(meter_provider)
+        # No metrics from these two: PyMySQL's instrumentor passes no meter on (db.client.operation.duration
+        # is dbapi-only and needs the database semconv opt-in), redis-py's records none.
         PyMySQLInstrumentor().instrument(tracer_provider=tracer_provider)
         RedisInstrumentor().instrument(tracer_provider=tracer_provider)
-        telemetry = Telemetry(str(resource.attributes["service.name"]), tracer_provider, logger_provider)
+        telemetry = Telemetry(str(resource.attributes["service.name"]), tracer_provider, logger_provider,
+                              meter_provider)
     configure_logging(telemetry.service_name, telemetry.logger_provider)
     return telemetry
 
@@ -123,6 +144,9 @@ def instrument_app(app: Flask, telemetry: Telemetry) -> None:
     if telemetry.tracer_provider is None:
         return
     # Probes are polled every few seconds by Kubernetes; tracing them would drown real requests.
+    # With OTEL_SEMCONV_STABILITY_OPT_IN=http (set by the deployment) the duration histogram is the
+    # stable http.server.request.duration in seconds, by http.route.
     FlaskInstrumentor().instrument_app(
-        app, tracer_provider=telemetry.tracer_provider, excluded_urls="healthz,readyz"
+        app, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
+        excluded_urls="healthz,readyz",
     )

@@ -39,13 +39,14 @@ def _test_dir(work_dir, request):
 
 
 @pytest.fixture
-def pipeline(work_dir, kube_api, request):
+def pipeline(work_dir, kube_api, prometheus, request):
     base = _test_dir(work_dir, request)
     say(f"{request.node.name}: starting its own far end and gateway")
     with contextlib.ExitStack() as stack:
         far_end = FarEnd(base).start()
         stack.callback(far_end.close)
-        gateway = collector.gateway(base, kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint).start()
+        gateway = collector.gateway(base, kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
+                                    prometheus_otlp=prometheus.otlp_endpoint).start()
         stack.callback(gateway.stop)
         yield Pipeline(far_end, gateway)
 

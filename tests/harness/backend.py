@@ -28,6 +28,9 @@ def backend_env(mysql_env: dict[str, str], redis_url: str, otlp_endpoint: str | 
         # Short export delays so tests see telemetry quickly; the SDK defaults are 5 s / 1 s.
         OTEL_BSP_SCHEDULE_DELAY="200",
         OTEL_BLRP_SCHEDULE_DELAY="200",
+        OTEL_METRIC_EXPORT_INTERVAL="1000",
+        # As the deployment sets it: the stable HTTP conventions (http.server.request.duration in s).
+        OTEL_SEMCONV_STABILITY_OPT_IN="http",
         PYTHONUNBUFFERED="1",
     )
     if otlp_endpoint:

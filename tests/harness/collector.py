@@ -88,14 +88,18 @@ def metric_sum(text: str, name: str, **labels: str) -> int:
     return int(total)
 
 
-def gateway(base_dir: Path, kube: KubeApiServer, tempo_otlp_grpc: str, loki_otlp_http: str,
-            name: str = "gateway", **env: str) -> Collector:
+def gateway(base_dir: Path, kube: KubeApiServer, tempo_otlp_grpc: str, loki_otlp_http: str, *,
+            prometheus_otlp: str, name: str = "gateway", **env: str) -> Collector:
+    """prometheus_otlp: a real Prometheus's OTLP endpoint (harness/prometheus.py), for the metrics."""
     return Collector(name, GATEWAY_CONFIG, base_dir, kube,
-                     {"TEMPO_OTLP_ENDPOINT": tempo_otlp_grpc, "LOKI_OTLP_ENDPOINT": loki_otlp_http, **env})
+                     {"TEMPO_OTLP_ENDPOINT": tempo_otlp_grpc, "LOKI_OTLP_ENDPOINT": loki_otlp_http,
+                      "PROMETHEUS_OTLP_ENDPOINT": prometheus_otlp, **env})
 
 
-def agent(base_dir: Path, kube: KubeApiServer, gateway_otlp_grpc: str, pod_logs_glob: str,
+def agent(base_dir: Path, kube: KubeApiServer, gateway: Collector, pod_logs_glob: str,
           name: str = "agent", **env: str) -> Collector:
+    """Logs to the gateway over OTLP/gRPC, its own metrics to the gateway's OTLP/HTTP."""
     return Collector(name, AGENT_CONFIG, base_dir, kube,
-                     {"GATEWAY_OTLP_ENDPOINT": gateway_otlp_grpc, "POD_LOGS_GLOB": pod_logs_glob, **env},
+                     {"GATEWAY_OTLP_ENDPOINT": gateway.otlp_grpc, "GATEWAY_OTLP_HTTP_ENDPOINT": gateway.otlp_http,
+                      "POD_LOGS_GLOB": pod_logs_glob, **env},
                      service_account="observability/otel-agent")

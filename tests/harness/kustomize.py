@@ -79,3 +79,16 @@ ACCESS_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBindin
 def access_control(objs) -> list[dict]:
     """The namespaces, ServiceAccounts and RBAC of a rendering: what a collector's token may do."""
     return [o for o in objs if o["kind"] in ACCESS_KINDS]
+
+
+def container(kind: str, name: str, entry: str = "default") -> dict:
+    """The first container of a workload's pod template, as rendered."""
+    (workload,) = [o for o in render(entry) if o["kind"] == kind and o["metadata"]["name"] == name]
+    return workload["spec"]["template"]["spec"]["containers"][0]
+
+
+def local_args(kind: str, name: str, **local: str) -> list[str]:
+    """The container's args with the flags named in `local` (paths, listen addresses) given the
+    local values instead: `local_args("StatefulSet", "prometheus", **{"--config.file": path})`."""
+    args = [a for a in container(kind, name).get("args", []) if a.split("=", 1)[0] not in local]
+    return [f"{flag}={value}" for flag, value in local.items()] + args

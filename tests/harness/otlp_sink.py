@@ -1,8 +1,8 @@
 """An OTLP/HTTP receiver that decodes the real protobuf requests and keeps what it got.
 
 It stands in for a telemetry backend where none runs: it accepts what a collector's otlp_http
-exporter or an SDK's OTLP/HTTP exporter sends (`/v1/traces`, `/v1/logs`, and Loki's native
-`/otlp/v1/logs`), gzip or not, and answers like a real receiver (200 with an empty
+exporter or an SDK's OTLP/HTTP exporter sends (`/v1/traces`, `/v1/logs`, `/v1/metrics`, and
+Loki's native `/otlp/v1/logs`), gzip or not, and answers like a real receiver (200 with an empty
 Export*ServiceResponse, 400 for undecodable bodies, 415 for non-protobuf; 503 while `refusing`).
 The harness's LokiModel and TempoModel turn what it kept into what those backends would answer.
 """
@@ -21,6 +21,10 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -29,6 +33,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 TRACE_PATHS = ("/v1/traces",)
 LOG_PATHS = ("/v1/logs", "/otlp/v1/logs")
+METRIC_PATHS = ("/v1/metrics",)
 
 
 def any_value(value: AnyValue) -> Any:
@@ -150,6 +155,7 @@ class OtlpSink:
         self.refusing = False
         self._lock = threading.Lock()
         self._unread_logs: list[tuple[ExportLogsServiceRequest, str, int]] = []
+        self.metric_requests: list[ExportMetricsServiceRequest] = []
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -207,6 +213,9 @@ class OtlpSink:
                 # parse is C code, the Python objects are what costs, and a far end that decoded
                 # everything on arrival would fall behind a flood and hold up the senders.
                 spans, logs, response = [], ExportLogsServiceRequest.FromString(body), ExportLogsServiceResponse()
+            elif path in METRIC_PATHS:
+                spans, logs, response = [], None, ExportMetricsServiceResponse()
+                self.metric_requests.append(ExportMetricsServiceRequest.FromString(body))
             else:
                 return 404, b""
         except DecodeError:
@@ -230,6 +239,28 @@ class OtlpSink:
                 self.received.logs.extend(log_records(request, path, received))
             self._unread_logs.clear()
             return list(self.received.logs)
+
+    def metric_points(self, name: str) -> list[dict[str, Any]]:
+        """Every data point of the metric `name` received, newest last, with its resource, unit,
+        temporality and exemplars' trace ids (sums and histograms)."""
+        points = []
+        for request in list(self.metric_requests):
+            for rm in request.resource_metrics:
+                resource = attributes(rm.resource.attributes)
+                for sm in rm.scope_metrics:
+                    for metric in sm.metrics:
+                        if metric.name != name:
+                            continue
+                        kind = metric.WhichOneof("data")
+                        data = getattr(metric, kind)
+                        for p in data.data_points:
+                            points.append({
+                                "resource": resource, "attributes": attributes(p.attributes), "unit": metric.unit,
+                                "kind": kind, "temporality": getattr(data, "aggregation_temporality", 0),
+                                "value": p.count if kind == "histogram" else (p.as_int or p.as_double),
+                                "exemplar_trace_ids": [e.trace_id.hex() for e in p.exemplars if e.trace_id],
+                            })
+        return points
 
     def wait_for(self, predicate: Callable[["OtlpSink"], Any], timeout: float = 15.0, what: str = "telemetry") -> Any:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,62 @@
+"""A STAND-IN for Slack's incoming-webhook endpoint (Slack cannot be reached from here).
+
+It answers as Slack does (200 with the body `ok`) and keeps every message Alertmanager posted,
+so a test can read what a channel would show: title, text, colour, resolved or firing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class SlackWebhook:
+    def __init__(self):
+        self.messages: list[dict] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/services/T000/B000/stack-tests"
+
+    def start(self) -> "SlackWebhook":
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with hook._lock:
+                    hook.messages.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="slack-webhook").start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def wait_for(self, predicate, timeout: float = 30) -> dict:
+        """The first message (newest last) for which predicate(message) is true."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                found = [m for m in self.messages if predicate(m)]
+            if found:
+                return found[0]
+            time.sleep(0.2)
+        raise AssertionError(f"no such Slack message within {timeout}s; got {self.messages}")
