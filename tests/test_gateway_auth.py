@@ -31,6 +31,7 @@ def auth_gateway(work_dir, kube_api, far_end, prometheus, token):
                              {"TEMPO_OTLP_ENDPOINT": far_end.tempo_otlp_grpc,
                               "LOKI_OTLP_ENDPOINT": far_end.loki_otlp_endpoint,
                               "PROMETHEUS_OTLP_ENDPOINT": prometheus.otlp_endpoint,
+                              "OWN_METRICS_OTLP_ENDPOINT": f"{prometheus.otlp_endpoint}/v1/metrics",
                               "OTLP_TOKEN_FILE": str(token[1])},
                              extra_configs=(GATEWAY_AUTH,)).start()
     yield gw

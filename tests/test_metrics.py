@@ -14,12 +14,15 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 import yaml
 
 from conftest import Api, unique_name
 from harness import builds, collector
 from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
 from harness.alertmanager import TEST_TIMERS, for_tests
+from harness.far_end import FarEnd
+from harness.otlp_payloads import log_request, span_request
 from harness.procs import REPO
 
 PROMETHEUS_DIR = REPO / "k8s" / "prometheus"
@@ -75,6 +78,78 @@ def test_backend_metrics_reach_prometheus_with_exemplars_that_lead_to_traces(sta
     assert prometheus.wait_for('board_logins_total{job="backend", outcome="succeeded"}', timeout=30)
     assert prometheus.wait_for('board_messages_posted_total{job="backend"}', timeout=30)
     print(f"Prometheus: {labels}; {len(trace_ids)} exemplar(s), trace {trace_ids[-1]} found in Tempo (model)")
+
+
+def _total(prometheus, promql: str) -> float:
+    result = prometheus.query(promql)
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def test_request_counts_per_route_and_status_are_exactly_what_was_sent(stack_backend, prometheus):
+    """Counted by every worker on its own, summed by Prometheus: after N known requests, exactly N more."""
+    ok = 'sum(http_server_request_duration_seconds_count{job="backend", http_route="/api/messages", ' \
+         'http_request_method="GET", http_response_status_code="200"})'
+    refused = 'sum(http_server_request_duration_seconds_count{job="backend", http_route="/api/auth/login", ' \
+              'http_request_method="POST", http_response_status_code="401"})'
+    api = Api(stack_backend.url)
+    api.get("/api/messages")  # every worker's series exists before the baseline is read
+    time.sleep(2.5)
+    before_ok, before_refused = _total(prometheus, ok), _total(prometheus, refused)
+    for _ in range(7):
+        assert api.get("/api/messages").status_code == 200
+    for _ in range(3):
+        assert api.post("/api/auth/login", {"username": unique_name("nobody"), "password": "wrong-password"}).status_code == 401
+    deadline = time.monotonic() + 30
+    while (_total(prometheus, ok), _total(prometheus, refused)) != (before_ok + 7, before_refused + 3):
+        assert time.monotonic() < deadline, (before_ok, _total(prometheus, ok), before_refused, _total(prometheus, refused))
+        time.sleep(1)
+    print(f"GET /api/messages 200: {before_ok:.0f} -> {before_ok + 7:.0f}; POST /api/auth/login 401: "
+          f"{before_refused:.0f} -> {before_refused + 3:.0f}")
+
+
+def shipped_alert_expr(name: str) -> str:
+    """An alert's expression as k8s/prometheus/rules/ ships it (its `for` is the rule unit tests' job)."""
+    for path in sorted((PROMETHEUS_DIR / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") == name:
+                    return rule["expr"]
+    raise KeyError(name)
+
+
+def test_an_outage_shows_in_prometheus_as_a_stalled_export_and_a_rising_queue(kube_api, prometheus, tmp_path):
+    """Tempo and Loki (the far end) down, and a metrics endpoint that refuses for good (404): the
+    gateway's own metrics, pushed to the real Prometheus, make the shipped alert expressions true."""
+    far_end = FarEnd(tmp_path, name="far-end-outage").start()
+    gateway = collector.gateway(tmp_path, kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
+                                prometheus_otlp=f"{prometheus.url}/api/v1/no-such-path", name="gateway-outage",
+                                OWN_METRICS_OTLP_ENDPOINT=f"{prometheus.otlp_endpoint}/v1/metrics").start()
+    try:
+        far_end.stop()
+        for _ in range(20):
+            trace_id = uuid.uuid4().hex
+            for path, body in (("/v1/traces", span_request("outage-probe", trace_id, {}, count=100)),
+                               ("/v1/logs", log_request("outage-probe", trace_id, "during the outage", {}))):
+                resp = requests.post(f"{gateway.otlp_http}{path}", data=body, timeout=10,
+                                     headers={"Content-Type": "application/x-protobuf"})
+                assert resp.status_code == 200
+        # The gateway pushes its own metrics every 15 s.
+        queued = prometheus.wait_for('max(otelcol_exporter_queue_size{job="otel-gateway", exporter="otlp_grpc/tempo"}) '
+                                     '>= 1000', timeout=60)
+        stalled = set()
+        deadline = time.monotonic() + 60
+        while stalled != {"otlp_grpc/tempo", "otlp_http/loki"}:
+            assert time.monotonic() < deadline, stalled
+            time.sleep(2)
+            stalled = {s["metric"]["exporter"] for s in prometheus.query(shipped_alert_expr("GatewayExportStalled"))}
+        # A 404 is not retried: the span metrics' points are given up at once, and counted.
+        dropping = prometheus.wait_for(shipped_alert_expr("GatewayDroppingData"), timeout=90)
+        assert {s["metric"]["exporter"] for s in dropping} == {"otlp_http/prometheus"}, dropping
+        print(f"outage: Tempo queue at {queued[0]['value'][1]} spans in Prometheus; GatewayExportStalled true for "
+              f"{sorted(stalled)}; GatewayDroppingData true for otlp_http/prometheus")
+    finally:
+        gateway.stop()
+        far_end.close()
 
 
 def test_span_metrics_come_out_under_the_names_grafanas_tempo_datasource_reads(stack_backend, prometheus, tempo):
@@ -163,3 +238,41 @@ def test_tempo_trace_to_metrics_queries_are_accepted_by_prometheus(prometheus):
         # `$$` is provisioning's escape of `$`; Grafana fills $__tags from the span's tags.
         prometheus.query(query["query"].replace("$$", "$").replace("$__tags", 'service="backend"'))
     print(f"tracesToMetrics: {[q['name'] for q in queries]} accepted")
+
+
+def shipped_promql() -> dict[str, str]:
+    """Every PromQL expression the project ships: rules, dashboards, the Tempo datasource's links."""
+    import json
+
+    exprs = {}
+    for path in sorted((PROMETHEUS_DIR / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                exprs[f"{path.name}: {rule.get('alert') or rule.get('record')}"] = rule["expr"]
+    for path in sorted((REPO / "grafana" / "dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text()).get("panels", []):
+            for target in panel.get("targets", []):
+                if target.get("datasource", {}).get("uid") == "prometheus":
+                    exprs[f"{path.name}: {panel['title']} {target['refId']}"] = target["expr"]
+    provisioned = yaml.safe_load((REPO / "grafana/provisioning/datasources/datasources.yaml").read_text())
+    for ds in provisioned["datasources"]:
+        for query in ds.get("jsonData", {}).get("tracesToMetrics", {}).get("queries", []):
+            exprs[f"datasource {ds['uid']}: {query['name']}"] = query["query"]
+    return exprs
+
+
+def test_every_metric_the_shipped_promql_names_was_produced(stack_backend, prometheus):
+    """Runs after the tests above sent traffic: a name no series has is a typo or a metric renamed."""
+    import re
+
+    names: dict[str, set[str]] = {}
+    for where, expr in shipped_promql().items():
+        for name in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", expr):
+            names.setdefault(name, set()).add(where)
+    # Counted only when a batch is given up: at once for a permanent error (the outage test makes
+    # one for metric points), after 30 minutes of retries for an unreachable Tempo or Loki.
+    only_after_30_minutes = {"otelcol_exporter_send_failed_spans_total", "otelcol_exporter_send_failed_log_records_total"}
+    missing = {name: sorted(where) for name, where in names.items() if name not in only_after_30_minutes
+               and not prometheus.wait_for_series(name, timeout=60 if name.startswith("service:") else 5)}
+    print(f"{len(names)} metric names in {len(shipped_promql())} shipped expressions; missing: {sorted(missing)}")
+    assert not missing, missing

@@ -90,10 +90,12 @@ def metric_sum(text: str, name: str, **labels: str) -> int:
 
 def gateway(base_dir: Path, kube: KubeApiServer, tempo_otlp_grpc: str, loki_otlp_http: str, *,
             prometheus_otlp: str, name: str = "gateway", **env: str) -> Collector:
-    """prometheus_otlp: a real Prometheus's OTLP endpoint (harness/prometheus.py), for the metrics."""
+    """prometheus_otlp: a real Prometheus's OTLP endpoint (harness/prometheus.py), for the metrics
+    and for the gateway's own (OWN_METRICS_OTLP_ENDPOINT in env sends those elsewhere)."""
     return Collector(name, GATEWAY_CONFIG, base_dir, kube,
                      {"TEMPO_OTLP_ENDPOINT": tempo_otlp_grpc, "LOKI_OTLP_ENDPOINT": loki_otlp_http,
-                      "PROMETHEUS_OTLP_ENDPOINT": prometheus_otlp, **env})
+                      "PROMETHEUS_OTLP_ENDPOINT": prometheus_otlp,
+                      "OWN_METRICS_OTLP_ENDPOINT": f"{prometheus_otlp}/v1/metrics", **env})
 
 
 def agent(base_dir: Path, kube: KubeApiServer, gateway: Collector, pod_logs_glob: str,

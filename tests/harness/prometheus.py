@@ -70,6 +70,15 @@ class Prometheus:
         now = time.time()
         return self._api("query_exemplars", query=promql, start=now - since_s, end=now)
 
+    def wait_for_series(self, name: str, timeout: float = 5) -> bool:
+        """Whether any series called `name` exists (waiting up to `timeout`, e.g. for a rule to run)."""
+        deadline = time.monotonic() + timeout
+        while not self.series(name):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1)
+        return True
+
     def alerts(self) -> list[dict]:
         return self._api("alerts")["alerts"]
 
