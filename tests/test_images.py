@@ -107,6 +107,7 @@ def test_backend_schema_init_container_creates_the_tables(images, started, tmp_p
     env = {**mysql.env(), "MYSQL_HOST": HOST_ADDRESS, "SCHEMA_WAIT_SECONDS": "30"}
     schema = started(PodContainer(tmp_path, deployment, "schema", env=env))
     assert schema.wait(timeout=120) == 0, schema.logs()
+    assert "Warning" not in schema.logs(), schema.logs()
     print(schema.logs().strip()[-500:])
 
 

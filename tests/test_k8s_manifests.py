@@ -648,7 +648,7 @@ def test_backend_deployment_follows_the_contract():
     print(f"backend: replicas {backend['spec']['replicas']}, init {init['command']}, env {sorted(env)}")
     assert backend["spec"]["replicas"] == 2
     assert pod["metadata"]["annotations"]["observability.stack/logs"] == "otlp"
-    assert init["command"] == ["python", "-m", "board.schema"]
+    assert init["command"] == ["python", "-m", "board"]
     assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-gateway.observability.svc.cluster.local:4318"

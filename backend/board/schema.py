@@ -1,4 +1,4 @@
-"""The schema, created idempotently: `python -m board.schema` (the Kubernetes init step) or on first connection."""
+"""The schema, created idempotently: `python -m board` (the Kubernetes init step) or on first connection."""
 
 from __future__ import annotations
 
