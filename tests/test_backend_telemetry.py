@@ -141,7 +141,7 @@ def test_requests_succeed_while_the_collector_is_down(backend, sink):
 CUMULATIVE = 2  # opentelemetry.proto.metrics.v1.AggregationTemporality
 
 
-def _latest_sum(sink, name: str, **attrs: str) -> float:
+def _counter_total(sink, name: str, **attrs: str) -> float:
     """A cumulative counter's total over the workers: each gunicorn worker counts on its own."""
     latest: dict[str, float] = {}
     for p in sink.metric_points(name):
@@ -152,8 +152,8 @@ def _latest_sum(sink, name: str, **attrs: str) -> float:
 
 def test_metrics_http_duration_by_route_with_exemplars_and_board_counters(backend, sink):
     api = Api(backend.url)
-    before = {outcome: _latest_sum(sink, "board.logins", outcome=outcome) for outcome in ("succeeded", "failed")}
-    posted_before = _latest_sum(sink, "board.messages.posted")
+    before = {outcome: _counter_total(sink, "board.logins", outcome=outcome) for outcome in ("succeeded", "failed")}
+    posted_before = _counter_total(sink, "board.messages.posted")
     name = unique_name("metrics")
     api.signup_and_login(name)
     assert api.post("/api/auth/login", {"username": name, "password": "wrong-password"}).status_code == 401
@@ -172,10 +172,10 @@ def test_metrics_http_duration_by_route_with_exemplars_and_board_counters(backen
     traced = {s.trace_id for s in sink.spans() if s.kind == SERVER}
     assert set(point["exemplar_trace_ids"]) & traced, point["exemplar_trace_ids"]
 
-    sink.wait_for(lambda s: _latest_sum(s, "board.messages.posted") >= posted_before + 1, timeout=20,
+    sink.wait_for(lambda s: _counter_total(s, "board.messages.posted") >= posted_before + 1, timeout=20,
                   what="board.messages.posted")
     for outcome in ("succeeded", "failed"):
-        sink.wait_for(lambda s, o=outcome: _latest_sum(s, "board.logins", outcome=o) >= before[o] + 1, timeout=20,
+        sink.wait_for(lambda s, o=outcome: _counter_total(s, "board.logins", outcome=o) >= before[o] + 1, timeout=20,
                       what=f"board.logins{{outcome={outcome}}}")
     print(f"metrics: {len(sink.metric_points('http.server.request.duration'))} duration points, "
           f"exemplar traces {point['exemplar_trace_ids'][:2]}, logins {before} -> now counted")

@@ -23,9 +23,7 @@ PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 @pytest.fixture(scope="module")
 def backend_pod(kube_api):
-    (deployment,) = [o for o in kustomize.render("default") if o["kind"] == "Deployment"
-                     and o["metadata"]["name"] == "backend"]
-    template = deployment["spec"]["template"]
+    template = kustomize.workload("Deployment", "backend", "apps")["spec"]["template"]
     replicaset = f"backend-{uuid.uuid4().hex[:9]}"
     kube_api.add_replicaset(make_replicaset(replicaset, "apps", "backend"))
     # The template as shipped: namespace apps enforces PodSecurity "restricted".

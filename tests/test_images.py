@@ -17,8 +17,8 @@ import uuid
 import pytest
 import requests
 
-from harness import containers
-from harness.containers import HOST_ADDRESS, PodContainer, workload
+from harness import containers, kustomize
+from harness.containers import HOST_ADDRESS, PodContainer
 from harness.kube_objects import make_namespace, make_pod
 from harness.otlp_payloads import span_request
 from harness.pod_logs import PodLogs, cri
@@ -41,7 +41,7 @@ def assert_confined(container: PodContainer, uid: int) -> dict[str, str]:
     assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0, status
     assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2", status  # 2: a seccomp filter
     limit = container.spec["resources"]["limits"]["memory"]
-    assert container.memory_limit_bytes() == containers.quantity_bytes(limit)
+    assert container.memory_limit_bytes() == kustomize.quantity_bytes(limit)
     # The root filesystem is read-only: only the pod's volumes take writes (tried where there is a shell).
     assert container.read_only_root()
     probe = container.exec("sh", "-c", "touch /probe-write")
@@ -56,7 +56,7 @@ def images():
 
 
 @pytest.fixture
-def started(tmp_path):
+def started():
     running: list[PodContainer] = []
 
     def start(container: PodContainer, **kw) -> PodContainer:
@@ -79,7 +79,7 @@ def test_the_collector_build_differs_from_its_dockerfile_only_in_the_pinned_base
 
 
 def test_backend_image_serves_healthz_and_names_missing_dependencies(images, started, tmp_path, gateway, tempo):
-    deployment = workload("Deployment", "apps", "backend")
+    deployment = kustomize.workload("Deployment", "backend", "apps")
     nothing = free_port()  # neither MariaDB nor Redis answers there
     backend = started(PodContainer(tmp_path, deployment, "backend", env={
         "MYSQL_HOST": HOST_ADDRESS, "MYSQL_PORT": str(nothing), "REDIS_URL": f"redis://{HOST_ADDRESS}:{nothing}/0",
@@ -103,7 +103,7 @@ def test_backend_image_serves_healthz_and_names_missing_dependencies(images, sta
 
 
 def test_backend_schema_init_container_creates_the_tables(images, started, tmp_path, mysql):
-    deployment = workload("Deployment", "apps", "backend")
+    deployment = kustomize.workload("Deployment", "backend", "apps")
     env = {**mysql.env(), "MYSQL_HOST": HOST_ADDRESS, "SCHEMA_WAIT_SECONDS": "30"}
     schema = started(PodContainer(tmp_path, deployment, "schema", env=env))
     assert schema.wait(timeout=120) == 0, schema.logs()
@@ -113,7 +113,7 @@ def test_backend_schema_init_container_creates_the_tables(images, started, tmp_p
 
 @pytest.fixture
 def backend_container(images, started, tmp_path, mysql, redis_srv, gateway):
-    deployment = workload("Deployment", "apps", "backend")
+    deployment = kustomize.workload("Deployment", "backend", "apps")
     return started(PodContainer(tmp_path, deployment, "backend", env={
         **mysql.env(), "MYSQL_HOST": HOST_ADDRESS, "REDIS_URL": from_host(redis_srv.url),
         "OTEL_EXPORTER_OTLP_ENDPOINT": from_host(gateway.otlp_http)}))
@@ -121,7 +121,7 @@ def backend_container(images, started, tmp_path, mysql, redis_srv, gateway):
 
 def test_frontend_image_serves_the_app_its_config_and_proxies_the_api(images, started, tmp_path, backend_container,
                                                                      gateway):
-    deployment = workload("Deployment", "apps", "frontend")
+    deployment = kustomize.workload("Deployment", "frontend", "apps")
     frontend = started(PodContainer(tmp_path, deployment, "frontend", env={
         "BACKEND_URL": f"http://{HOST_ADDRESS}:{backend_container.ports[8000]}",
         "OTLP_URL": from_host(gateway.otlp_http)}))
@@ -138,7 +138,7 @@ def test_frontend_image_serves_the_app_its_config_and_proxies_the_api(images, st
 
 def test_collector_image_runs_the_shipped_gateway_config_and_delivers(images, started, tmp_path, kube_api, far_end,
                                                                       tempo):
-    deployment = workload("Deployment", "observability", "otel-gateway")
+    deployment = kustomize.workload("Deployment", "otel-gateway", "observability")
     queue = tmp_path / "queue"
     queue.mkdir()
     gateway = started(PodContainer(tmp_path, deployment, "otel-gateway", kube=kube_api, host_paths={"queue": queue},
@@ -168,7 +168,7 @@ def test_collector_image_runs_the_shipped_agent_config_and_ships_pod_logs(images
     marker = f"line from a pod {uuid.uuid4().hex[:8]}"
     PodLogs(root, pod, "probe").write(cri("stdout", "F", marker))
 
-    daemonset = workload("DaemonSet", "observability", "otel-agent")
+    daemonset = kustomize.workload("DaemonSet", "otel-agent", "observability")
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
     agent = started(PodContainer(tmp_path, daemonset, "otel-agent", kube=kube_api,
@@ -208,7 +208,8 @@ def test_a_manifest_change_that_breaks_its_image_fails_here(images, tmp_path, wo
                                                             expected):
     # Upstream names nginx can resolve (it resolves them at start); nothing needs to answer there.
     env = {"BACKEND_URL": f"http://{HOST_ADDRESS}:9", "OTLP_URL": f"http://{HOST_ADDRESS}:9"}
-    broken = PodContainer(tmp_path, breakage(workload("Deployment", "apps", workload_name)), container, env=env)
+    manifest = breakage(kustomize.workload("Deployment", workload_name, "apps"))
+    broken = PodContainer(tmp_path, manifest, container, env=env)
     try:
         with pytest.raises(RuntimeError, match="not ready") as failed:
             broken.start(ready_timeout=30, probe_kind="livenessProbe")

@@ -17,7 +17,7 @@ import requests
 import yaml
 
 from conftest import Api, unique_name
-from harness import collector
+from harness import collector, kustomize
 from harness.kube_objects import make_namespace, make_pod
 from harness.otlp_payloads import log_request
 from harness.pod_logs import PodLogs, cri, cri_line
@@ -63,9 +63,7 @@ def container_env(component: str, name: str) -> str:
 
 
 def memory_limit_kib(component: str) -> int:
-    value = container(component)["resources"]["limits"]["memory"]
-    units = {"Ki": 1, "Mi": 1024, "Gi": 1024**2}
-    return int(value[:-2]) * units[value[-2:]]
+    return kustomize.quantity_bytes(container(component)["resources"]["limits"]["memory"]) // 1024
 
 
 def pod(node: dict, name: str) -> PodLogs:

@@ -23,7 +23,7 @@ from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
 from harness.alertmanager import TEST_TIMERS, for_tests
 from harness.far_end import FarEnd
 from harness.otlp_payloads import log_request, span_request
-from harness.procs import REPO
+from harness.procs import REPO, poll_for
 
 PROMETHEUS_DIR = REPO / "k8s" / "prometheus"
 
@@ -107,14 +107,18 @@ def test_request_counts_per_route_and_status_are_exactly_what_was_sent(stack_bac
           f"{before_refused:.0f} -> {before_refused + 3:.0f}")
 
 
-def shipped_alert_expr(name: str) -> str:
-    """An alert's expression as k8s/prometheus/rules/ ships it (its `for` is the rule unit tests' job)."""
+def shipped_rules():
+    """(file name, rule) for every rule in k8s/prometheus/rules/."""
     for path in sorted((PROMETHEUS_DIR / "rules").glob("*.yml")):
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
-                if rule.get("alert") == name:
-                    return rule["expr"]
-    raise KeyError(name)
+                yield path.name, rule
+
+
+def shipped_alert_expr(name: str) -> str:
+    """An alert's expression as k8s/prometheus/rules/ ships it (its `for` is the rule unit tests' job)."""
+    (expr,) = [rule["expr"] for _, rule in shipped_rules() if rule.get("alert") == name]
+    return expr
 
 
 def test_an_outage_shows_in_prometheus_as_a_stalled_export_and_a_rising_queue(kube_api, prometheus, tmp_path):
@@ -191,11 +195,8 @@ def test_the_collectors_own_metrics_reach_prometheus(gateway, kube_api, promethe
 
 def test_prometheus_alerts_reach_alertmanager_and_notifications_reach_slack(prometheus, alertmanager, slack):
     # Watchdog always fires: evaluated every 15 s, sent to Alertmanager, routed to the heartbeat receiver.
-    deadline = time.monotonic() + 90
-    while not any(a["labels"]["alertname"] == "Watchdog" for a in alertmanager.alerts()):
-        assert time.monotonic() < deadline, "Watchdog never reached Alertmanager"
-        time.sleep(1)
-    (watchdog,) = [a for a in alertmanager.alerts() if a["labels"]["alertname"] == "Watchdog"]
+    (watchdog,) = poll_for(lambda: [a for a in alertmanager.alerts() if a["labels"]["alertname"] == "Watchdog"], 1, 90,
+                           "Watchdog alerts at Alertmanager", interval=1)
     assert [r["name"] for r in watchdog["receivers"]] == ["heartbeat"]
 
     # An alert as Prometheus sends it goes to Slack, firing and then resolved.
@@ -244,11 +245,7 @@ def shipped_promql() -> dict[str, str]:
     """Every PromQL expression the project ships: rules, dashboards, the Tempo datasource's links."""
     import json
 
-    exprs = {}
-    for path in sorted((PROMETHEUS_DIR / "rules").glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                exprs[f"{path.name}: {rule.get('alert') or rule.get('record')}"] = rule["expr"]
+    exprs = {f"{file}: {rule.get('alert') or rule.get('record')}": rule["expr"] for file, rule in shipped_rules()}
     for path in sorted((REPO / "grafana" / "dashboards").glob("*.json")):
         for panel in json.loads(path.read_text()).get("panels", []):
             for target in panel.get("targets", []):
@@ -265,8 +262,9 @@ def test_every_metric_the_shipped_promql_names_was_produced(stack_backend, prome
     """Runs after the tests above sent traffic: a name no series has is a typo or a metric renamed."""
     import re
 
+    shipped = shipped_promql()
     names: dict[str, set[str]] = {}
-    for where, expr in shipped_promql().items():
+    for where, expr in shipped.items():
         for name in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", expr):
             names.setdefault(name, set()).add(where)
     # Counted only when a batch is given up: at once for a permanent error (the outage test makes
@@ -274,5 +272,5 @@ def test_every_metric_the_shipped_promql_names_was_produced(stack_backend, prome
     only_after_30_minutes = {"otelcol_exporter_send_failed_spans_total", "otelcol_exporter_send_failed_log_records_total"}
     missing = {name: sorted(where) for name, where in names.items() if name not in only_after_30_minutes
                and not prometheus.wait_for_series(name, timeout=60 if name.startswith("service:") else 5)}
-    print(f"{len(names)} metric names in {len(shipped_promql())} shipped expressions; missing: {sorted(missing)}")
+    print(f"{len(names)} metric names in {len(shipped)} shipped expressions; missing: {sorted(missing)}")
     assert not missing, missing

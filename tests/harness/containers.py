@@ -28,6 +28,7 @@ from typing import Any
 import requests
 
 from . import kustomize
+from .kustomize import quantity_bytes
 from .procs import REPO, free_port, say
 
 # slirp4netns maps this address to the host's 127.0.0.1 (allow_host_loopback).
@@ -55,28 +56,12 @@ def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
     return proc
 
 
-def workload(kind: str, namespace: str, name: str, entry: str = "default") -> dict[str, Any]:
-    (found,) = [o for o in kustomize.render(entry) if o["kind"] == kind and o["metadata"]["name"] == name
-                and o["metadata"].get("namespace") == namespace]
-    return found
-
-
 def _config_data(namespace: str, name: str, entry: str) -> dict[str, Any]:
     (found,) = [o for o in kustomize.render(entry) if o["kind"] in ("ConfigMap", "Secret")
                 and o["metadata"]["name"] == name and o["metadata"].get("namespace") == namespace]
     if found["kind"] == "Secret":
         return {k: base64.b64decode(v).decode() for k, v in found.get("data", {}).items()}
     return found.get("data", {})
-
-
-_UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
-
-
-def quantity_bytes(value: str) -> int:
-    for suffix, factor in _UNITS.items():
-        if value.endswith(suffix):
-            return int(value[: -len(suffix)]) * factor
-    return int(value)
 
 
 @dataclass

@@ -76,6 +76,7 @@ def make_namespace(name: str, labels: dict[str, str] | None = None,
 
 
 def make_replicaset(name: str, namespace: str, deployment: str) -> dict[str, Any]:
+    template_hash = name.rsplit("-", 1)[-1]
     return {
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {
@@ -89,8 +90,8 @@ def make_replicaset(name: str, namespace: str, deployment: str) -> dict[str, Any
             }],
         },
         # No controller runs in the test API server: the template is there to be valid, never to make pods.
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"pod-template-hash": name.rsplit("-", 1)[-1]}},
-                 "template": {"metadata": {"labels": {"pod-template-hash": name.rsplit("-", 1)[-1]}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"pod-template-hash": template_hash}},
+                 "template": {"metadata": {"labels": {"pod-template-hash": template_hash}},
                               "spec": {"containers": [{"name": "app", "image": "example.test/app:1.0"}]}}},
         "status": {"replicas": 1},
     }

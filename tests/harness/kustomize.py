@@ -81,10 +81,27 @@ def access_control(objs) -> list[dict]:
     return [o for o in objs if o["kind"] in ACCESS_KINDS]
 
 
+def workload(kind: str, name: str, namespace: str | None = None, entry: str = "default") -> dict:
+    """The one rendered object of this kind and name (in `namespace`, when given)."""
+    (found,) = [o for o in render(entry) if o["kind"] == kind and o["metadata"]["name"] == name
+                and namespace in (None, o["metadata"].get("namespace"))]
+    return found
+
+
 def container(kind: str, name: str, entry: str = "default") -> dict:
     """The first container of a workload's pod template, as rendered."""
-    (workload,) = [o for o in render(entry) if o["kind"] == kind and o["metadata"]["name"] == name]
-    return workload["spec"]["template"]["spec"]["containers"][0]
+    return workload(kind, name, entry=entry)["spec"]["template"]["spec"]["containers"][0]
+
+
+_UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+
+
+def quantity_bytes(value: str) -> int:
+    """A manifest's binary quantity ("512Mi") in bytes."""
+    for suffix, factor in _UNITS.items():
+        if value.endswith(suffix):
+            return int(value[: -len(suffix)]) * factor
+    return int(value)
 
 
 def local_args(kind: str, name: str, **local: str) -> list[str]:

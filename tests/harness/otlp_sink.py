@@ -215,13 +215,15 @@ class OtlpSink:
                 spans, logs, response = [], ExportLogsServiceRequest.FromString(body), ExportLogsServiceResponse()
             elif path in METRIC_PATHS:
                 spans, logs, response = [], None, ExportMetricsServiceResponse()
-                self.metric_requests.append(ExportMetricsServiceRequest.FromString(body))
+                metrics = ExportMetricsServiceRequest.FromString(body)
             else:
                 return 404, b""
         except DecodeError:
             return 400, b""
         with self._lock:
             self.received.spans.extend(spans)
+            if path in METRIC_PATHS:
+                self.metric_requests.append(metrics)
             if logs is not None:
                 self._unread_logs.append((logs, path, received))
             self.received.raw_bodies.append(body)
@@ -244,7 +246,9 @@ class OtlpSink:
         """Every data point of the metric `name` received, newest last, with its resource, unit,
         temporality and exemplars' trace ids (sums and histograms)."""
         points = []
-        for request in list(self.metric_requests):
+        with self._lock:
+            requests = list(self.metric_requests)
+        for request in requests:
             for rm in request.resource_metrics:
                 resource = attributes(rm.resource.attributes)
                 for sm in rm.scope_metrics:

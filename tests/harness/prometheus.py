@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from . import builds, kustomize
-from .procs import REPO, Process, free_port, http_ok
+from .procs import REPO, Process, free_port, http_ok, poll_for
 
 CONFIG_DIR = REPO / "k8s" / "prometheus"
 
@@ -83,10 +83,4 @@ class Prometheus:
         return self._api("alerts")["alerts"]
 
     def wait_for(self, promql: str, timeout: float = 60, interval: float = 1) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = self.query(promql)
-            if result:
-                return result
-            time.sleep(interval)
-        raise AssertionError(f"no series for {promql} in Prometheus within {timeout}s")
+        return poll_for(lambda: self.query(promql), 1, timeout, f"series for {promql} in Prometheus", interval)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .procs import poll_for
 
 
 class SlackWebhook:
@@ -52,11 +53,7 @@ class SlackWebhook:
 
     def wait_for(self, predicate, timeout: float = 30) -> dict:
         """The first message (newest last) for which predicate(message) is true."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def matching() -> list[dict]:
             with self._lock:
-                found = [m for m in self.messages if predicate(m)]
-            if found:
-                return found[0]
-            time.sleep(0.2)
-        raise AssertionError(f"no such Slack message within {timeout}s; got {self.messages}")
+                return [m for m in self.messages if predicate(m)]
+        return poll_for(matching, 1, timeout, "matching Slack messages", interval=0.2)[0]
