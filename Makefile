@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # Re-install Python packages only when a requirements file changes.
 VENV_STAMP := $(VENV)/.stamp-$(shell cat backend/requirements.txt tests/requirements.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help test backend venv system-packages collector go-tools frontend-build up down bench local images
+.PHONY: help test backend venv system-packages collector go-tools cluster-tools frontend-build up down bench local images cluster-images cluster-test
 
 help:
 	@echo "make test      install what is missing, then run the whole test suite (what CI runs)"
@@ -21,6 +21,7 @@ help:
 	@echo "make collector build the otelcol-stack collector (cached by manifest hash)"
 	@echo "make go-tools  build the pinned Go tools the tests run (telemetrygen, etcd, kube-apiserver, kubectl, prometheus, alertmanager, ...)"
 	@echo "make images    build otel-stack/{backend,frontend,collector}:dev with podman (stand-in bases where no registry answers)"
+	@echo "make cluster-test  the stack by kubectl apply -k on a real single-node Kubernetes started here (root)"
 
 $(VENV_STAMP): backend/requirements.txt tests/requirements.txt
 	@echo "==> creating $(VENV) and installing pinned Python packages"
@@ -45,13 +46,30 @@ go-tools:
 	@echo "==> Go tools from tools/ ($(TOOLS)); cold: about 12 minutes in all, then cached"
 	@for tool in $(TOOLS); do bash tools/build.sh $$tool >/dev/null || exit 1; done
 
+# What the single-node cluster of `make cluster-test` adds: the rest of Kubernetes, and its DNS.
+CLUSTER_TOOLS := kube-controller-manager kube-scheduler kubelet kube-proxy coredns
+cluster-tools:
+	@echo "==> cluster binaries from tools/ ($(CLUSTER_TOOLS)); cold: about 6 minutes, then cached"
+	@for tool in $(CLUSTER_TOOLS); do bash tools/build.sh $$tool >/dev/null || exit 1; done
+
 # The three images from their Dockerfiles with podman + runc; images/build.sh says what it does.
 images:
 	@bash images/build.sh >/dev/null
 
 test: venv system-packages collector go-tools frontend-build images
 	@echo "==> running the test suite"
-	@$(PY) -m pytest --ignore=tests/faults
+	@$(PY) -m pytest --ignore=tests/faults --ignore=tests/cluster
+
+# What the test cluster runs besides the three images: stand-ins for MariaDB, Redis, Prometheus and
+# Alertmanager, the pod sandbox (pause) and CoreDNS; images/cluster.sh says what each is.
+cluster-images: images cluster-tools
+	@bash images/cluster.sh >/dev/null
+
+# The stack as `kubectl apply -k` deploys it, on a real single-node Kubernetes started here
+# (tests/harness/cluster.py; needs root). CI runs it after `make faults`.
+cluster-test: venv system-packages collector go-tools cluster-tools frontend-build images cluster-images
+	@echo "==> cluster test: etcd, apiserver, controller manager, scheduler, kubelet, kube-proxy, CoreDNS, containerd; then kubectl apply -k tests/cluster/overlay"
+	@$(PY) -m pytest tests/cluster --timeout=1200
 
 bench: venv system-packages collector go-tools frontend-build
 	@echo "==> benchmarks (about 15 minutes); table on stdout, figures in bench/results/latest.json"

@@ -2,7 +2,7 @@
 # Builds one pinned tool from its own module under tools/<module>/ (each module pins one upstream
 # project, so one project's pins never move another's) and prints the binary path.
 # The cache key is the module's go.mod+go.sum, so bumping a pin rebuilds and nothing else does.
-# Usage: tools/build.sh telemetrygen|kube-apiserver|kubectl|etcd|prometheus|promtool|alertmanager|amtool
+# Usage: tools/build.sh <tool>, one of the names in the case below
 set -euo pipefail
 
 name=${1:-}
@@ -13,13 +13,17 @@ case $name in
     module=telemetrygen
     mod=github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen
     pkg=$mod ;;
-  kube-apiserver|kubectl)
+  kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy)
     module=kubernetes
     mod=k8s.io/kubernetes
     pkg=$mod/cmd/$name ;;
   etcd)
     module=etcd
     mod=go.etcd.io/etcd/server/v3
+    pkg=$mod ;;
+  coredns)
+    module=coredns
+    mod=github.com/coredns/coredns
     pkg=$mod ;;
   prometheus|promtool)
     module=prometheus
@@ -30,7 +34,7 @@ case $name in
     mod=github.com/prometheus/alertmanager
     pkg=$mod/cmd/$name ;;
   *)
-    echo "usage: $0 telemetrygen|kube-apiserver|kubectl|etcd|prometheus|promtool|alertmanager|amtool" >&2
+    echo "usage: $0 telemetrygen|etcd|kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|coredns|prometheus|promtool|alertmanager|amtool" >&2
     exit 2 ;;
 esac
 
