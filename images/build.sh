@@ -61,21 +61,37 @@ quiet_debootstrap() {
 
 # base <name the Dockerfile uses> <name to tag a stand-in with> <stand-in Containerfile>
 base() {
-  local wanted=$1 tag=$2 standin=$3
-  if podman image exists "$wanted"; then
+  local wanted=$1 tag=$2 standin=$3 hash
+  # A stand-in carries the hash of the Containerfile it was built from: a changed one is rebuilt.
+  hash=$(sha256sum "images/standins/$standin" | cut -c1-16)
+  if pulled "$wanted"; then
     return
   fi
-  step "base $wanted: trying the registry"
-  if timeout 120 podman pull --quiet "$wanted" >/dev/null 2>&1; then
-    return
+  if ! podman image exists "$tag"; then
+    step "base $wanted: trying the registry"
+    if timeout 120 podman pull --quiet "$wanted" >/dev/null 2>&1; then
+      return
+    fi
   fi
-  podman image exists "$tag" && return
+  [[ $(standin_hash "$tag") == "$hash" ]] && return
   debian_rootfs
   step "base $wanted: no registry answers; building the stand-in images/standins/$standin as $tag"
   # The stand-ins copy the machine's Go, Node.js and CA trust store in through read-only mounts.
   timed podman build --quiet --pull=never --network=host --layers -t "$tag" -f "images/standins/$standin" \
+    --label "stack.standin.containerfile=$hash" \
     -v /usr/local/go:/host-go:ro -v "$(node_prefix)":/host-node:ro -v /etc/ssl/certs:/host-certs:ro \
     images/standins >/dev/null
+}
+
+# An image that came from a registry (a repository digest of a registry; what podman builds is
+# localhost/...), not one built here.
+pulled() {
+  podman image inspect --format '{{join .RepoDigests "\n"}}' "$1" 2>/dev/null | grep -qv '^localhost/'
+}
+
+# The Containerfile hash a stand-in was labelled with; empty for an older stand-in (or none).
+standin_hash() {
+  podman image inspect --format '{{index .Labels "stack.standin.containerfile"}}' "$1" 2>/dev/null | sed 's/<no value>//'
 }
 
 node_prefix() { dirname "$(dirname "$(readlink -f "$(command -v node)")")"; }
