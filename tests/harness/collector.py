@@ -23,10 +23,11 @@ AGENT_CONFIG = REPO / "collector" / "agent.yaml"
 
 class Collector:
     def __init__(self, name: str, config: Path, base_dir: Path, kube: KubeApiServer | None, env: dict[str, str],
-                 extra_configs: tuple[Path, ...] = (), service_account: str = "observability/otel-gateway"):
+                 extra_configs: tuple[Path, ...] = (), service_account: str = "observability/otel-gateway",
+                 listen: tuple[str, int, int] | None = None):
+        """listen: (address, OTLP/gRPC port, OTLP/HTTP port) to receive on instead of free loopback ports."""
         self.name = name
-        self.grpc_port = free_port()
-        self.http_port = free_port()
+        self.listen_host, self.grpc_port, self.http_port = listen or ("127.0.0.1", free_port(), free_port())
         self.health_port = free_port()
         self.metrics_port = free_port()
         self.storage_dir = base_dir / f"{name}-storage"
@@ -41,8 +42,8 @@ class Collector:
             "PATH": "/usr/bin:/bin",
             "HOME": str(base_dir),
             **kube_env,
-            "OTLP_GRPC_ENDPOINT": f"127.0.0.1:{self.grpc_port}",
-            "OTLP_HTTP_ENDPOINT": f"127.0.0.1:{self.http_port}",
+            "OTLP_GRPC_ENDPOINT": self.otlp_grpc,
+            "OTLP_HTTP_ENDPOINT": f"{self.listen_host}:{self.http_port}",
             "HEALTH_CHECK_ENDPOINT": f"127.0.0.1:{self.health_port}",
             "OTELCOL_METRICS_HOST": "127.0.0.1",
             "OTELCOL_METRICS_PORT": str(self.metrics_port),
@@ -55,11 +56,11 @@ class Collector:
 
     @property
     def otlp_http(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.listen_host}:{self.http_port}"
 
     @property
     def otlp_grpc(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.listen_host}:{self.grpc_port}"
 
     def start(self) -> "Collector":
         self.process.start()

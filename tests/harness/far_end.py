@@ -19,6 +19,8 @@ from .otlp_sink import OtlpSink
 from .tempo_model import TempoModel
 
 CONFIG = Path(__file__).with_name("far_end.yaml")
+TEMPO_OTLP_GRPC_PORT = 4317
+LOKI_HTTP_PORT = 3100
 COUNT_ONLY_CONFIG = Path(__file__).with_name("far_end_count_only.yaml")
 
 
@@ -29,14 +31,17 @@ class Accepted:
 
 
 class FarEnd:
-    def __init__(self, base_dir: Path, name: str = "far-end", keep: bool = True):
-        """keep=False: count only (benchmark 4), so the far end costs less than the gateway it measures."""
+    def __init__(self, base_dir: Path, name: str = "far-end", keep: bool = True, address: str | None = None):
+        """keep=False: count only (benchmark 4), so the far end costs less than the gateway it measures.
+        address: receive there on Tempo's and Loki's own ports (4317, 3100), as the test cluster's
+        Services for them point (tests/cluster/overlay); else on free loopback ports."""
         self.trace_sink = OtlpGrpcTraceSink().start()
         self.log_sink = OtlpSink().start()
         self.collector = Collector(
             name, CONFIG, base_dir, kube=None,
             env={"TRACE_SINK_ENDPOINT": self.trace_sink.endpoint, "LOG_SINK_ENDPOINT": self.log_sink.endpoint},
-            extra_configs=() if keep else (COUNT_ONLY_CONFIG,))
+            extra_configs=() if keep else (COUNT_ONLY_CONFIG,),
+            listen=(address, TEMPO_OTLP_GRPC_PORT, LOKI_HTTP_PORT) if address else None)
         self.tempo = TempoModel(self.trace_sink.spans)
         self.loki = LokiModel(self.log_sink.logs)
         # Counters of earlier runs of the process: its own restart from zero when it comes back.

@@ -29,7 +29,8 @@ from .procs import Process, free_port, say
 
 # Service addresses in the benchmarking range (RFC 2544), like the pods' 198.18.0.x: never routed.
 SERVICE_CIDR = "198.19.0.0/16"
-_NAMESPACED = {"pods": "/api/v1", "replicasets": "/apis/apps/v1", "serviceaccounts": "/api/v1"}
+_NAMESPACED = {"pods": "/api/v1", "replicasets": "/apis/apps/v1", "serviceaccounts": "/api/v1", "services": "/api/v1",
+               "persistentvolumeclaims": "/api/v1", "deployments": "/apis/apps/v1"}
 _CLUSTER = {"namespaces": "/api/v1", "nodes": "/api/v1"}
 # Written by the API server; an apply that names them is refused or ignored.
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
@@ -39,17 +40,24 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
-def make_pki(directory: Path) -> None:
-    """A CA, the serving certificate it signs for 127.0.0.1, and the ServiceAccount token signing key."""
+def make_pki(directory: Path, addresses: tuple[str, ...] = ()) -> None:
+    """A CA, the serving certificate it signs for 127.0.0.1 (and `addresses`), the client certificate
+    the API server shows kubelets, and the ServiceAccount token signing key."""
     directory.mkdir(parents=True, exist_ok=True)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=stack-tests-ca",
              "-keyout", "ca.key", "-out", "ca.crt", cwd=directory)
+    # HOST_ADDRESS: how containers (harness/containers.py) reach the host's loopback.
+    sans = ",".join(f"IP:{ip}" for ip in ("127.0.0.1", HOST_ADDRESS, *addresses))
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kube-apiserver",
              "-CA", "ca.crt", "-CAkey", "ca.key",
-             # HOST_ADDRESS: how containers (harness/containers.py) reach the host's loopback.
-             "-addext", f"subjectAltName=IP:127.0.0.1,IP:{HOST_ADDRESS},DNS:localhost,DNS:kubernetes.default.svc",
+             "-addext", f"subjectAltName={sans},DNS:localhost,DNS:kubernetes.default.svc,"
+                        "DNS:kubernetes.default.svc.cluster.local",
              "-addext", "extendedKeyUsage=serverAuth",
              "-keyout", "apiserver.key", "-out", "apiserver.crt", cwd=directory)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/O=system:masters/CN=kube-apiserver-kubelet-client", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-addext", "extendedKeyUsage=clientAuth",
+             "-keyout", "kubelet-client.key", "-out", "kubelet-client.crt", cwd=directory)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=directory)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
 
@@ -57,12 +65,19 @@ def make_pki(directory: Path) -> None:
 class KubeApiServer:
     """The API server over its own etcd (both stop together)."""
 
-    def __init__(self, base_dir: Path):
+    def __init__(self, base_dir: Path, node_address: str | None = None, service_ip: str | None = None):
+        """node_address: serve on that address's :6443 and publish it as the `kubernetes` Service's
+        endpoint (whose ClusterIP is service_ip), so pods reach the API as in a cluster; else
+        loopback only, on a free port."""
         self.base_dir = Path(base_dir)
         self.etcd = Etcd(self.base_dir / "etcd")
         self.pki = self.base_dir / "pki"
-        self.port = free_port()
+        self.address = node_address or "127.0.0.1"
+        self.port = 6443 if node_address else free_port()
+        self._sans = tuple(a for a in (node_address, service_ip) if a)
         self.admin_token = secrets.token_hex(16)
+        # Users the other components authenticate as (user -> token), for component_kubeconfig().
+        self._component_tokens: dict[str, tuple[str, str]] = {}
         self.http = requests.Session()
         # Else REQUESTS_CA_BUNDLE (set on this kind of machine) silently wins over `verify` below.
         self.http.trust_env = False
@@ -72,9 +87,11 @@ class KubeApiServer:
         argv = [
             builds.tool("kube-apiserver"),
             f"--etcd-servers={self.etcd.client_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
+            f"--bind-address={self.address}", f"--advertise-address={self.address}", f"--secure-port={self.port}",
             # The `kubernetes` Service's endpoints cannot be a loopback address; nothing here needs them.
-            "--endpoint-reconciler-type=none",
+            *([] if node_address else ["--endpoint-reconciler-type=none"]),
+            f"--kubelet-client-certificate={self.pki / 'kubelet-client.crt'}",
+            f"--kubelet-client-key={self.pki / 'kubelet-client.key'}",
             f"--tls-cert-file={self.pki / 'apiserver.crt'}", f"--tls-private-key-file={self.pki / 'apiserver.key'}",
             f"--client-ca-file={self.pki / 'ca.crt'}",
             f"--token-auth-file={tokens}",
@@ -94,11 +111,23 @@ class KubeApiServer:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
+
+    def add_component_user(self, user: str, group: str = "") -> None:
+        """A token for a control-plane component or kubelet (system:kube-scheduler, system:node:x in
+        system:nodes, ...), so the RBAC roles and the Node authorizer built in for it apply. Before start()."""
+        self._component_tokens[user] = (secrets.token_hex(16), group)
+
+    def component_kubeconfig(self, user: str) -> Path:
+        token, _ = self._component_tokens[user]
+        return self._kubeconfig(self.base_dir / f"{user.replace(':', '-')}.kubeconfig", user, token)
 
     def start(self) -> "KubeApiServer":
-        make_pki(self.pki)
-        self._tokens_file.write_text(f"{self.admin_token},stack-tests-admin,stack-tests-admin,system:masters\n")
+        make_pki(self.pki, self._sans)
+        lines = [f"{self.admin_token},stack-tests-admin,stack-tests-admin,system:masters"]
+        lines += [f"{token},{user},{user}" + (f",{group}" if group else "")
+                  for user, (token, group) in self._component_tokens.items()]
+        self._tokens_file.write_text("\n".join(lines) + "\n")
         self._tokens_file.chmod(0o600)
         say("starting etcd and kube-apiserver (built from go.etcd.io/etcd and k8s.io/kubernetes)")
         self.etcd.start()
@@ -146,10 +175,10 @@ class KubeApiServer:
 
     # kubectl ---------------------------------------------------------------------------------------
     def kubectl(self, *args: str, stdin: str | None = None, kubeconfig: Path | None = None,
-                check: bool = True) -> subprocess.CompletedProcess:
+                check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         """kubectl built from the same k8s.io/kubernetes module, as the admin unless told otherwise."""
         proc = subprocess.run([builds.tool("kubectl"), f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args],
-                              input=stdin, capture_output=True, text=True, timeout=120)
+                              input=stdin, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
@@ -198,6 +227,13 @@ class KubeApiServer:
         resp = self.http.get(self._path(plural, name, namespace), timeout=10)
         resp.raise_for_status()
         return resp.json()
+
+    def list(self, plural: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+        """The objects of a namespace, filtered by a label selector ("app.kubernetes.io/name=backend")."""
+        resp = self.http.get(f"{self.url}{_NAMESPACED[plural]}/namespaces/{namespace}/{plural}",
+                             params={"labelSelector": selector} if selector else None, timeout=10)
+        resp.raise_for_status()
+        return resp.json()["items"]
 
     def add_namespace(self, namespace: dict[str, Any]) -> dict[str, Any]:
         created = self._apply("namespaces", namespace)

@@ -62,14 +62,19 @@ def stage_with_example_secrets(directory: Path, stage_root: Path) -> Path:
 @functools.lru_cache(maxsize=None)
 def render(entry: str) -> tuple[dict, ...]:
     """The objects `kubectl apply -k` would send for an entry point ("default", "overlays/kind", ...)."""
-    directory = ENTRY_POINTS[entry]
+    return render_directory(ENTRY_POINTS[entry])
+
+
+def render_directory(directory: Path) -> tuple[dict, ...]:
+    """The objects `kubectl apply -k directory` would send (an overlay outside k8s/, such as the test cluster's)."""
     with tempfile.TemporaryDirectory(prefix="k8s-render-") as tmp:
+        source = directory
         if uncommitted_secret_files(directory):
-            directory = stage_with_example_secrets(directory, Path(tmp))
-        proc = subprocess.run([builds.tool("kubectl"), "kustomize", str(directory)], capture_output=True, text=True,
+            source = stage_with_example_secrets(directory, Path(tmp))
+        proc = subprocess.run([builds.tool("kubectl"), "kustomize", str(source)], capture_output=True, text=True,
                               timeout=120)
     if proc.returncode != 0:
-        raise RuntimeError(f"kubectl kustomize {ENTRY_POINTS[entry]} failed:\n{proc.stderr}")
+        raise RuntimeError(f"kubectl kustomize {directory} failed:\n{proc.stderr}")
     return tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
 
 

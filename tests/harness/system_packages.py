@@ -18,6 +18,15 @@ PACKAGES = {
     "wrk": "wrk",  # benchmarks' load generator
 }
 
+# What the test cluster's node runs (harness/cluster.py); the CNI plugins are found by path.
+CLUSTER_PACKAGES = {
+    "containerd": "containerd",
+    "runc": "runc",
+    "iptables": "iptables",
+    "conntrack": "conntrack",
+    "/usr/lib/cni/bridge": "containernetworking-plugins",
+}
+
 _SEARCH_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 
 
@@ -25,11 +34,11 @@ def which(binary: str) -> str | None:
     return shutil.which(binary, path=_SEARCH_PATH)
 
 
-def ensure(*binaries: str) -> None:
+def ensure(*binaries: str, packages_of: dict[str, str] = PACKAGES) -> None:
     missing = [b for b in binaries if which(b) is None]
     if not missing:
         return
-    packages = sorted({PACKAGES[b] for b in missing})
+    packages = sorted({packages_of[b] for b in missing})
     say(f"installing Debian packages {' '.join(packages)} (missing: {' '.join(missing)})")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)

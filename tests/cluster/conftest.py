@@ -1,0 +1,90 @@
+"""`make cluster-test`: the stack as `kubectl apply -k` deploys it, on a real single-node cluster
+(harness/cluster.py), with the far end (where Tempo and Loki stand) on the node's address.
+
+One cluster per session: it takes about a minute to start and the stack about as long to roll out.
+The fixtures below override the suite's `far_end` (tests/conftest.py), so the `tempo` and `loki`
+models there read what the cluster's gateway delivered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from harness.cluster import Cluster
+from harness.cluster_network import NODE_ADDRESS
+from harness.far_end import FarEnd
+from harness.procs import REPO, say
+
+OVERLAY = REPO / "tests" / "cluster" / "overlay"
+
+
+@dataclass
+class Stack:
+    cluster: Cluster
+    far_end: FarEnd
+    seconds_to_ready: float
+    applied_at: float
+
+    def service_url(self, namespace: str, name: str, port: str = "http") -> str:
+        """http://<ClusterIP>:<port>: reached from this machine through kube-proxy's rules."""
+        service = self.cluster.api.get("services", name, namespace)
+        (number,) = [p["port"] for p in service["spec"]["ports"] if p["name"] == port]
+        assert ipaddress.ip_address(service["spec"]["clusterIP"]) in ipaddress.ip_network("198.19.0.0/16")
+        return f"http://{service['spec']['clusterIP']}:{number}"
+
+    def pods(self, namespace: str, selector: str) -> list[dict]:
+        return self.cluster.api.list("pods", namespace, selector)
+
+
+@pytest.fixture(scope="session")
+def stack(work_dir):
+    cluster = Cluster(work_dir / "cluster")
+    end = None
+    try:
+        cluster.start()
+        # After the node's bridge exists: the far end listens on its address.
+        end = FarEnd(work_dir / "far-end", address=NODE_ADDRESS).start()
+        applied_at = time.time()
+        seconds = cluster.apply_stack(OVERLAY)
+        say(f"kubectl apply -k {OVERLAY.relative_to(REPO)}: every workload ready {seconds:.0f} s after apply")
+        yield Stack(cluster, end, seconds, applied_at)
+    finally:
+        cluster.stop()
+        if end is not None:
+            end.close()
+
+
+@pytest.fixture(scope="session")
+def far_end(stack):
+    return stack.far_end
+
+
+@pytest.fixture(scope="session")
+def frontend_url(stack) -> str:
+    url = stack.service_url("apps", "frontend")
+    assert requests.get(f"{url}/", timeout=10).ok
+    return url
+
+
+@dataclass
+class Site:
+    """What tests/test_frontend_e2e.py's page helpers need of a site: its address."""
+    url: str
+
+
+@pytest.fixture(scope="session")
+def site(frontend_url) -> Site:
+    return Site(frontend_url)
+
+
+@pytest.fixture
+def browser_context(tmp_path):
+    from harness import browser
+
+    with browser.playwright() as pw, browser.chromium(pw, tmp_path / "profile") as context:
+        yield context

@@ -1,0 +1,80 @@
+"""The kubelet (built from k8s.io/kubernetes, tools/kubernetes) of the test cluster's one node.
+
+It registers the node as system:node:<name> (the Node authorizer and NodeRestriction apply), runs
+pods through containerd's CRI, writes their logs to /var/log/pods as on any node (the agent
+DaemonSet reads them there), and resolves cluster names through CoreDNS. The API server reaches it
+with its client certificate for logs and exec.
+
+Settings this VM needs (../shared/FIELD-NOTES.md): cgroups v1 allowed, cgroupfs, swap tolerated,
+its own oom_score_adj left at 0 (root here cannot lower it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import builds
+from .cluster_network import DNS_SERVICE_IP, NODE_ADDRESS, NODE_NAME, unmount_below
+from .containerd import Containerd
+from .kube_apiserver import KubeApiServer
+from .procs import Process, free_port, http_ok, say
+
+USER = f"system:node:{NODE_NAME}"
+
+
+class Kubelet:
+    def __init__(self, base_dir: Path, api: KubeApiServer, containerd: Containerd):
+        self.base_dir = Path(base_dir)
+        self.root_dir = self.base_dir / "root"
+        self.api = api
+        self.containerd = containerd
+        self.healthz_port = free_port()
+        self.config = self.base_dir / "kubelet-config.json"
+        self.process = Process("kubelet", self._argv(), self.base_dir, ready_timeout=120,
+                               ready=lambda: http_ok(f"http://127.0.0.1:{self.healthz_port}/healthz"))
+
+    def _argv(self) -> list[str]:
+        return [
+            builds.tool("kubelet"),
+            f"--config={self.config}",
+            f"--kubeconfig={self.api.component_kubeconfig(USER)}",
+            f"--root-dir={self.root_dir}",
+            f"--cert-dir={self.base_dir / 'pki'}",
+            f"--hostname-override={NODE_NAME}",
+            f"--node-ip={NODE_ADDRESS}",
+            "--v=1",
+        ]
+
+    def _write_config(self) -> None:
+        # Pods' resolv.conf: the cluster DNS only; nothing of the machine's own resolvers or domains.
+        resolv = self.base_dir / "resolv.conf"
+        resolv.write_text("")
+        self.config.write_text(json.dumps({
+            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+            "address": NODE_ADDRESS, "port": 10250, "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1", "healthzPort": self.healthz_port,
+            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
+                               "x509": {"clientCAFile": str(self.api.pki / "ca.crt")}},
+            # Only the API server holds a certificate from this CA.
+            "authorization": {"mode": "AlwaysAllow"},
+            "containerRuntimeEndpoint": self.containerd.endpoint,
+            "clusterDNS": [DNS_SERVICE_IP], "clusterDomain": "cluster.local", "resolvConf": str(resolv),
+            "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False, "oomScoreAdj": 0,
+            "protectKernelDefaults": False,
+            "staticPodPath": "", "serializeImagePulls": False,
+            # The machine's disk is shared with everything else: no image GC or eviction on its fill.
+            "imageGCHighThresholdPercent": 100, "evictionHard": {"memory.available": "100Mi"},
+            "syncFrequency": "10s", "fileCheckFrequency": "10s",
+        }, indent=2))
+
+    def start(self) -> "Kubelet":
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self._write_config()
+        say(f"starting the kubelet of node {NODE_NAME} ({NODE_ADDRESS})")
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        self.process.stop(timeout=20)
+        unmount_below(self.root_dir)
