@@ -409,16 +409,18 @@ def test_otlp_config_refuses_index_label_for_log_attributes(tmp_path):
 
 @pytest.fixture
 def shop() -> LokiModel:
+    # Now, not the module's import time: the 5m windows below must hold however late this test runs.
+    now = time.time_ns()
     backend = decoded_logs({"service.name": "backend", "k8s.namespace.name": "app"},
-                           log("login succeeded", ts=NOW - 3 * SECOND, attributes={"enduser.id": "alice"},
+                           log("login succeeded", ts=now - 3 * SECOND, attributes={"enduser.id": "alice"},
                                trace_id=TRACE_ID, span_id=SPAN_ID, severity_number=9),
-                           log("login failed", ts=NOW - 2 * SECOND, attributes={"enduser.id": "bob"},
+                           log("login failed", ts=now - 2 * SECOND, attributes={"enduser.id": "bob"},
                                severity_number=17),
-                           log('GET /api/messages "200"', ts=NOW - 1 * SECOND))
+                           log('GET /api/messages "200"', ts=now - 1 * SECOND))
     frontend = decoded_logs({"service.name": "frontend", "k8s.namespace.name": "app"},
-                            log("test error triggered from the UI", ts=NOW, severity_text="ERROR"))
+                            log("test error triggered from the UI", ts=now, severity_text="ERROR"))
     old = decoded_logs({"service.name": "backend", "k8s.namespace.name": "app"},
-                       log("two hours ago", ts=NOW - 7200 * SECOND))
+                       log("two hours ago", ts=now - 7200 * SECOND))
     return loki_with(old, backend, frontend)  # oldest first: a later push of it would be refused (out-of-order window)
 
 
