@@ -1,0 +1,125 @@
+"""The agent DaemonSet ships what the pods wrote to stdout and stderr, read from the files the real
+kubelet and containerd keep under /var/log/pods: every line of MariaDB, Redis and nginx reaches the
+far end once, under the service.name of its pod's app.kubernetes.io/name label; nothing of the
+backend (its pods are annotated as shipping OTLP) and nothing of the collectors themselves."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+
+from board_ui import poll
+from harness.procs import say
+
+POD_LOGS = Path("/var/log/pods")
+# (namespace, app.kubernetes.io/name, container): pods whose stdout is their only log channel (the
+# frontend container is nginx).
+FILE_LOGGED = (("apps", "mariadb", "mariadb"), ("apps", "redis", "redis"), ("apps", "frontend", "frontend"))
+
+
+def _ns(stamp: str) -> int:
+    """containerd's RFC 3339 time (Go's RFC3339Nano: trailing zeros of the fraction dropped) in ns."""
+    whole, _, rest = stamp.partition(".")
+    fraction = rest.rstrip("Z") if rest else ""
+    seconds = datetime.strptime(whole.rstrip("Z"), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return int(seconds) * 10**9 + int(fraction.ljust(9, "0")[:9] or 0)
+
+
+def _lines_written(directory: Path) -> Counter:
+    """(time, text) of each line the container wrote, CRI partial (P) records joined to their line."""
+    written: Counter = Counter()
+    for path in sorted(directory.glob("*.log*")):
+        if path.suffix == ".gz":
+            continue
+        first, joined = None, ""
+        for record in path.read_text(errors="replace").splitlines():
+            stamp, _stream, tag, text = (record.split(" ", 3) + [""])[:4]
+            first = first or stamp
+            joined += text
+            if tag == "F":
+                written[(_ns(first), joined)] += 1
+                first, joined = None, ""
+    return written
+
+
+def _container_dir(pod: dict, container: str) -> Path:
+    meta = pod["metadata"]
+    return POD_LOGS / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / container
+
+
+def _is_masked(shipped: str, written: str) -> bool:
+    """The gateway masks what looks like a credential in a body (transform/redact-bodies in
+    collector/gateway.yaml: MariaDB's "(using password: NO)" arrives as "(using password: ***)"); the
+    rest of the line is kept."""
+    if "***" not in shipped:
+        return False
+    pattern = ".+?".join(re.escape(part) for part in shipped.split("***"))
+    return re.fullmatch(pattern, written, re.S) is not None
+
+
+def _records(far_end, directory: Path) -> list:
+    """What the far end holds of the agent's records read from one container's files."""
+    return [r for r in far_end.log_sink.logs()
+            if str(r.attributes.get("log.file.path", "")).startswith(f"{directory}/")]
+
+
+def _as_written(records: list, written: Counter) -> Counter:
+    """The (time, text) of the written line each record is (a masked body counts as its line)."""
+    shipped: Counter = Counter()
+    for r in records:
+        key = (r.time_unix_nano, r.body)
+        if key not in written:
+            key = next((k for k in written if k[0] == r.time_unix_nano and _is_masked(r.body, k[1])), key)
+        shipped[key] += 1
+    return shipped
+
+
+def test_the_agent_ships_each_line_mariadb_redis_and_nginx_wrote_once(stack, far_end, loki, frontend_url):
+    for path in ("/", "/no-such-page", "/api/messages?limit=1"):
+        requests.get(frontend_url + path, timeout=10)  # access-log lines from nginx
+    for namespace, app, container in FILE_LOGGED:
+        pods = stack.pods(namespace, f"app.kubernetes.io/name={app}")
+        total = 0
+        for pod in pods:
+            total += _check_shipped_once(far_end, pod, _container_dir(pod, container), app, container)
+        assert total, f"{app}: the kubelet wrote no log lines for {[p['metadata']['name'] for p in pods]}"
+        assert loki.query(f'{{service_name="{app}", k8s_namespace_name="{namespace}"}}', limit=5000), app
+        say(f"{app}: {total} lines from {len(pods)} pod(s) shipped once each, service_name={app}")
+
+
+def _check_shipped_once(far_end, pod: dict, directory: Path, app: str, container: str) -> int:
+    before = _lines_written(directory)
+    if not before:
+        return 0
+
+    def all_arrived() -> None:
+        missing = before - _as_written(_records(far_end, directory), before)
+        assert not missing, (f"{sum(missing.values())} of {sum(before.values())} lines of {app} not at "
+                             f"the far end, e.g. {list(missing)[:2]}")
+
+    poll(all_arrived, 60, f"{app}: the {sum(before.values())} lines in {directory.parent.name}")
+    # The far end first, then the files: every line shipped must be in the files by then.
+    records = _records(far_end, directory)
+    after = _lines_written(directory)
+    extra = _as_written(records, after) - after
+    assert not extra, f"{app}: shipped more often than written: {list(extra.items())[:3]}"
+    resources = {(r.resource.get("service.name"), r.resource.get("k8s.pod.name"),
+                  r.resource.get("k8s.container.name")) for r in records}
+    assert resources == {(app, pod["metadata"]["name"], container)}, resources
+    return len(records)
+
+
+def test_nothing_of_the_backend_or_the_collectors_is_read_from_its_files(stack, far_end):
+    quiet = stack.pods("apps", "app.kubernetes.io/name=backend")
+    quiet += stack.pods("observability", "app.kubernetes.io/name in (otel-agent, otel-gateway)")
+    assert len(quiet) >= 4, [p["metadata"]["name"] for p in quiet]
+    for pod in quiet:
+        for status in pod["status"]["containerStatuses"]:
+            directory = _container_dir(pod, status["name"])
+            assert _lines_written(directory), f"{directory}: nothing written, so nothing to leave out"
+            shipped = _records(far_end, directory)
+            assert not shipped, f"{pod['metadata']['name']}/{status['name']}: {len(shipped)} lines shipped"
