@@ -14,11 +14,8 @@ import requests
 import wrk
 from blackhole import Blackhole
 from common import deployed_export_delays, Row, median, progress
-from harness import collector, mariadb, redis_server
+from backend_deps import BackendDeps, backend_deps
 from harness.backend import Backend, backend_env
-from harness.kube_apiserver import start_with_manifests
-from harness.prometheus import Prometheus
-from harness.far_end import FarEnd
 from harness.procs import free_port
 
 ROUNDS = 5
@@ -36,7 +33,7 @@ def _login(url: str) -> tuple[str, str]:
     return name, http.cookies["session"]
 
 
-def _workloads(url: str) -> dict[str, dict]:
+def workloads(url: str) -> dict[str, dict]:
     name, cookie = _login(url)
     requests.get(url + "/api/messages", timeout=10)  # warm the cache
     return {
@@ -49,7 +46,7 @@ def _workloads(url: str) -> dict[str, dict]:
 
 
 def _interleaved(variants: dict[str, str], workload: str) -> dict[str, list[wrk.WrkResult]]:
-    loads = {v: _workloads(url)[workload] for v, url in variants.items()}
+    loads = {v: workloads(url)[workload] for v, url in variants.items()}
     results: dict[str, list[wrk.WrkResult]] = {v: [] for v in variants}
     names = list(variants)
     for round_no in range(ROUNDS):
@@ -60,18 +57,19 @@ def _interleaved(variants: dict[str, str], workload: str) -> dict[str, list[wrk.
 
 
 def run(work_dir: Path) -> list[Row]:
-    rows: list[Row] = []
     progress("starting MariaDB, Redis, the far end, the gateway and four backends")
-    db = mariadb.start(work_dir / "mariadb")
-    cache = redis_server.start(work_dir / "redis")
-    kube = start_with_manifests(work_dir / "kube")
-    prometheus = Prometheus(work_dir).start()
-    far_end = FarEnd(work_dir).start()
-    gateway = collector.gateway(work_dir, kube, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
-                                prometheus_otlp=prometheus.otlp_endpoint).start()
-    hole = Blackhole()
+    with backend_deps(work_dir) as deps:
+        hole = Blackhole()
+        try:
+            return _measure(work_dir, deps, hole)
+        finally:
+            hole.close()
+
+
+def _measure(work_dir: Path, deps: BackendDeps, hole: Blackhole) -> list[Row]:
+    rows: list[Row] = []
     refused = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    base = backend_env(db.env(), cache.url, gateway.otlp_http, **DEPLOYED_DELAYS)
+    base = backend_env(deps.mysql_env, deps.redis_url, deps.gateway_otlp_http, **DEPLOYED_DELAYS)
     backends = {
         "on": Backend(work_dir, base, name="backend-on"),
         "off": Backend(work_dir, dict(base, OTEL_SDK_DISABLED="true"), name="backend-off"),
@@ -111,20 +109,13 @@ def run(work_dir: Path) -> list[Row]:
                             "<= 1.10, 0 failed", ratio <= 1.10 and errors == 0,
                             f"p99 {median([r.p99_ms for r in res[variant]]):.2f} ms vs {p99_up:.2f} ms; "
                             f"failed requests {errors} of {sum(r.requests for r in res[variant])}"))
-        rows.extend(log_record_cost(gateway.otlp_http))
+        rows.extend(log_record_cost(deps.gateway_otlp_http))
         for name, b in backends.items():
             rss = _worker_rss_mib(b)
             rows.append(Row("2 export never blocks", f"backend-{name} worker RSS after load", rss, "MiB", "", None))
     finally:
         for b in backends.values():
             b.stop()
-        hole.close()
-        gateway.stop()
-        far_end.close()
-        prometheus.stop()
-        kube.stop()
-        cache.process.stop()
-        db.process.stop()
     return rows
 
 

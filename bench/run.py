@@ -19,6 +19,7 @@ from common import REPO, Row, progress
 # benchmark number -> module with run(work_dir) -> list[Row]
 MODULES = {
     "1-3": "instrumentation_cost",
+    "1c": "cpu_per_request",
     "4": "gateway_throughput",
     "5": "freshness",
     "6": "browser_cost",

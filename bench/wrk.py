@@ -33,7 +33,8 @@ class WrkResult:
 
 
 def run(url: str, method: str = "GET", body: dict | None = None, cookie: str | None = None,
-        seconds: int = 5, connections: int = 8, threads: int = 2) -> WrkResult:
+        seconds: int = 5, connections: int = 8, threads: int = 2, cpus: str | None = None) -> WrkResult:
+    """cpus: a taskset CPU list for wrk, so the load generator stays off the cores it measures."""
     script = _SCRIPT % {
         "method": json.dumps(method),
         "body": json.dumps(json.dumps(body)) if body is not None else "nil",
@@ -43,8 +44,8 @@ def run(url: str, method: str = "GET", body: dict | None = None, cookie: str | N
         f.write(script)
         f.flush()
         out = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
-             "-s", f.name, url],
+            [*(["taskset", "-c", cpus] if cpus else []), "wrk", f"-t{threads}", f"-c{connections}",
+             f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", f.name, url],
             capture_output=True, text=True, check=True,
         ).stdout
     # Microseconds, from wrk's own summary (its text table rounds and changes units).
