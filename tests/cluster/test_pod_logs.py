@@ -35,14 +35,14 @@ def _lines_written(directory: Path) -> Counter:
     for path in sorted(directory.glob("*.log*")):
         if path.suffix == ".gz":
             continue
-        first, joined = None, ""
+        pending: dict[str, tuple[str, str]] = {}  # stream -> (first record's time, text so far)
         for record in path.read_text(errors="replace").splitlines():
-            stamp, _stream, tag, text = (record.split(" ", 3) + [""])[:4]
-            first = first or stamp
-            joined += text
+            stamp, stream, tag, text = (record.split(" ", 3) + [""])[:4]
+            first, joined = pending.pop(stream, (stamp, ""))
             if tag == "F":
-                written[(_ns(first), joined)] += 1
-                first, joined = None, ""
+                written[(_ns(first), joined + text)] += 1
+            else:
+                pending[stream] = (first, joined + text)
     return written
 
 
