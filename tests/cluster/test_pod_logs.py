@@ -7,48 +7,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
 
 from board_ui import poll
+from harness.pod_logs import container_log_dir, lines_written
 from harness.procs import say
 
 POD_LOGS = Path("/var/log/pods")
 # (namespace, app.kubernetes.io/name, container): pods whose stdout is their only log channel (the
 # frontend container is nginx).
 FILE_LOGGED = (("apps", "mariadb", "mariadb"), ("apps", "redis", "redis"), ("apps", "frontend", "frontend"))
-
-
-def _ns(stamp: str) -> int:
-    """containerd's RFC 3339 time (Go's RFC3339Nano: trailing zeros of the fraction dropped) in ns."""
-    whole, _, rest = stamp.partition(".")
-    fraction = rest.rstrip("Z") if rest else ""
-    seconds = datetime.strptime(whole.rstrip("Z"), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-    return int(seconds) * 10**9 + int(fraction.ljust(9, "0")[:9] or 0)
-
-
-def _lines_written(directory: Path) -> Counter:
-    """(time, text) of each line the container wrote, CRI partial (P) records joined to their line."""
-    written: Counter = Counter()
-    for path in sorted(directory.glob("*.log*")):
-        if path.suffix == ".gz":
-            continue
-        pending: dict[str, tuple[str, str]] = {}  # stream -> (first record's time, text so far)
-        for record in path.read_text(errors="replace").splitlines():
-            stamp, stream, tag, text = (record.split(" ", 3) + [""])[:4]
-            first, joined = pending.pop(stream, (stamp, ""))
-            if tag == "F":
-                written[(_ns(first), joined + text)] += 1
-            else:
-                pending[stream] = (first, joined + text)
-    return written
-
-
-def _container_dir(pod: dict, container: str) -> Path:
-    meta = pod["metadata"]
-    return POD_LOGS / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / container
 
 
 def _is_masked(shipped: str, written: str) -> bool:
@@ -85,14 +55,14 @@ def test_the_agent_ships_each_line_mariadb_redis_and_nginx_wrote_once(stack, far
         pods = stack.pods(namespace, f"app.kubernetes.io/name={app}")
         total = 0
         for pod in pods:
-            total += _check_shipped_once(far_end, pod, _container_dir(pod, container), app, container)
+            total += _check_shipped_once(far_end, pod, container_log_dir(POD_LOGS, pod, container), app, container)
         assert total, f"{app}: the kubelet wrote no log lines for {[p['metadata']['name'] for p in pods]}"
         assert loki.query(f'{{service_name="{app}", k8s_namespace_name="{namespace}"}}', limit=5000), app
         say(f"{app}: {total} lines from {len(pods)} pod(s) shipped once each, service_name={app}")
 
 
 def _check_shipped_once(far_end, pod: dict, directory: Path, app: str, container: str) -> int:
-    before = _lines_written(directory)
+    before = lines_written(directory)
     if not before:
         return 0
 
@@ -104,7 +74,7 @@ def _check_shipped_once(far_end, pod: dict, directory: Path, app: str, container
     poll(all_arrived, 60, f"{app}: the {sum(before.values())} lines in {directory.parent.name}")
     # The far end first, then the files: every line shipped must be in the files by then.
     records = _records(far_end, directory)
-    after = _lines_written(directory)
+    after = lines_written(directory)
     extra = _as_written(records, after) - after
     assert not extra, f"{app}: shipped more often than written: {list(extra.items())[:3]}"
     resources = {(r.resource.get("service.name"), r.resource.get("k8s.pod.name"),
@@ -119,7 +89,7 @@ def test_nothing_of_the_backend_or_the_collectors_is_read_from_its_files(stack, 
     assert len(quiet) >= 4, [p["metadata"]["name"] for p in quiet]
     for pod in quiet:
         for status in pod["status"]["containerStatuses"]:
-            directory = _container_dir(pod, status["name"])
-            assert _lines_written(directory), f"{directory}: nothing written, so nothing to leave out"
+            directory = container_log_dir(POD_LOGS, pod, status["name"])
+            assert lines_written(directory), f"{directory}: nothing written, so nothing to leave out"
             shipped = _records(far_end, directory)
             assert not shipped, f"{pod['metadata']['name']}/{status['name']}: {len(shipped)} lines shipped"

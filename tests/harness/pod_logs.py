@@ -1,9 +1,12 @@
-"""Container log files as the kubelet writes them under /var/log/pods, for the node agent to tail."""
+"""Container log files as the kubelet writes them under /var/log/pods, for the node agent to tail, and
+read back as the lines the container wrote."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 # containerd splits a line the container wrote into CRI records of at most 16 KiB, all but the last
@@ -35,12 +38,44 @@ def docker(text: str) -> str:
     return json.dumps({"log": text + "\n", "stream": "stdout", "time": now()}) + "\n"
 
 
+def container_log_dir(root: Path, pod: dict, container: str) -> Path:
+    """<root>/<namespace>_<pod>_<uid>/<container>, as the kubelet lays out /var/log/pods."""
+    meta = pod["metadata"]
+    return root / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / container
+
+
+def _unix_ns(stamp: str) -> int:
+    """containerd's RFC 3339 time (Go's RFC3339Nano: trailing zeros of the fraction dropped) in ns;
+    datetime keeps only microseconds."""
+    whole, _, rest = stamp.partition(".")
+    fraction = rest.rstrip("Z") if rest else ""
+    seconds = datetime.strptime(whole.rstrip("Z"), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return int(seconds) * 10**9 + int(fraction.ljust(9, "0")[:9] or 0)
+
+
+def lines_written(directory: Path) -> Counter:
+    """(time in ns, text) of each line a container wrote, read back from the CRI files in its
+    directory (rotated ones too, compressed ones not), partial (P) records joined per stream."""
+    written: Counter = Counter()
+    for path in sorted(directory.glob("*.log*")):
+        if path.suffix == ".gz":
+            continue
+        pending: dict[str, tuple[str, str]] = {}  # stream -> (first record's time, text so far)
+        for record in path.read_text(errors="replace").splitlines():
+            stamp, stream, tag, text = (record.split(" ", 3) + [""])[:4]
+            first, joined = pending.pop(stream, (stamp, ""))
+            if tag == "F":
+                written[(_unix_ns(first), joined + text)] += 1
+            else:
+                pending[stream] = (first, joined + text)
+    return written
+
+
 class PodLogs:
     """/var/log/pods/<namespace>_<pod>_<uid>/<container>/0.log, as the kubelet lays it out."""
 
     def __init__(self, root: Path, pod: dict, container: str):
-        meta = pod["metadata"]
-        self.dir = root / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / container
+        self.dir = container_log_dir(root, pod, container)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.file = self.dir / "0.log"
 
