@@ -31,3 +31,9 @@ class Blackhole:
         for conn in self.held:
             conn.close()
         self.sock.close()
+
+    def __enter__(self) -> "Blackhole":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -51,12 +51,8 @@ def _round(backend: Backend, load: dict) -> tuple[float, int]:
 def run(work_dir: Path) -> list[Row]:
     os.sched_setaffinity(0, {int(LOAD_CORES)})  # this process and all it starts from here on
     progress("benchmark 1 (CPU per request): MariaDB, Redis, the gateway, the far end on core 1")
-    with backend_deps(work_dir) as deps:
-        drop = DropSink()
-        try:
-            return _measure(work_dir, deps, drop)
-        finally:
-            drop.close()
+    with backend_deps(work_dir) as deps, DropSink() as drop:
+        return _measure(work_dir, deps, drop)
 
 
 def _measure(work_dir: Path, deps: BackendDeps, drop: DropSink) -> list[Row]:
@@ -95,7 +91,7 @@ def _measure(work_dir: Path, deps: BackendDeps, drop: DropSink) -> list[Row]:
                 rows.append(Row("1 CPU per request", f"{workload} CPU/request {name} / off", ratio, "x",
                                 f"<= {want}" if want else "", ratio <= want if want else None,
                                 f"{median(cpu[name]):.0f} us vs {off:.0f} us per request"
-                                + (f"; failed requests {failed}" if failed and name == "on" else "")))
+                                + (f"; failed requests, all variants: {failed}" if failed and name == "on" else "")))
     finally:
         for b in backends.values():
             b.stop()

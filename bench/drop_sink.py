@@ -36,3 +36,9 @@ class DropSink:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self) -> "DropSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

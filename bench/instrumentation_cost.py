@@ -58,12 +58,8 @@ def _interleaved(variants: dict[str, str], workload: str) -> dict[str, list[wrk.
 
 def run(work_dir: Path) -> list[Row]:
     progress("starting MariaDB, Redis, the far end, the gateway and four backends")
-    with backend_deps(work_dir) as deps:
-        hole = Blackhole()
-        try:
-            return _measure(work_dir, deps, hole)
-        finally:
-            hole.close()
+    with backend_deps(work_dir) as deps, Blackhole() as hole:
+        return _measure(work_dir, deps, hole)
 
 
 def _measure(work_dir: Path, deps: BackendDeps, hole: Blackhole) -> list[Row]:
