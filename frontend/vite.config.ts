@@ -7,12 +7,6 @@ import { defineConfig, loadEnv, type Plugin } from 'vite'
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }
 const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url))
 
-// ZoneContextManager cannot follow native async/await (ES2017), so the build lowers it to
-// generators: without that, a fetch after an `await` in a click handler loses the click span as
-// its parent. Tests run with the same target (telemetry.test.ts proves the parentage) and
-// scripts/check-bundle.mjs fails the build if native async survives in the output.
-const ASYNC_LOWERING_TARGET = 'es2016'
-
 /** Dev stand-in for the /config.json that nginx renders from env vars in the image. */
 function runtimeConfigDevServer(serviceName: string): Plugin {
   return {
@@ -46,11 +40,7 @@ export default defineConfig(({ mode }) => {
         { find: /^@\//, replacement: src('') },
       ],
     },
-    oxc: {
-      target: ASYNC_LOWERING_TARGET,
-    },
     build: {
-      target: ASYNC_LOWERING_TARGET,
       sourcemap: false,
     },
     server: {
@@ -74,8 +64,8 @@ export default defineConfig(({ mode }) => {
       hookTimeout: 30_000,
       testTimeout: 15_000,
       // Let Vite resolve OpenTelemetry as the browser build gets it (package.json "browser"
-      // field, ESM, async lowered): left to Node, the exporters would be their http.request variants.
-      server: { deps: { inline: [/@opentelemetry\//, /zone\.js/] } },
+      // field, ESM): left to Node, the exporters would be their http.request variants.
+      server: { deps: { inline: [/@opentelemetry\//, /web-vitals/] } },
     },
   }
 })

@@ -1,30 +1,25 @@
-// Fails the build when native async/await survives in dist/: ZoneContextManager cannot follow it,
-// and click -> fetch span parentage would silently break (see ASYNC_LOWERING_TARGET in vite.config.ts).
+// Fails the build when OpenTelemetry is in the JavaScript the page loads before it runs (index.html's
+// module script and modulepreloads): the SDK must stay a lazily imported chunk (main.ts), or every
+// visitor waits for it before the `load` event. A build without telemetry has no such chunk at all.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseAst } from 'vite'
 
-const dir = process.argv[2] ?? 'dist/assets'
-const offenders = []
+const dist = process.argv[2] ?? 'dist'
+const MARKER = 'opentelemetry' // in the API's global registry key and the SDK's own names
 
-function walk(node, file) {
-  if (Array.isArray(node)) return node.forEach((child) => walk(child, file))
-  if (!node || typeof node !== 'object') return
-  const isAsyncFunction = node.async === true && /Function/.test(node.type)
-  if (isAsyncFunction || node.type === 'AwaitExpression' || (node.type === 'ForOfStatement' && node.await)) {
-    offenders.push(`${file}@${node.start}: ${node.type}${isAsyncFunction ? ' (async)' : ''}`)
-  }
-  for (const [key, value] of Object.entries(node)) {
-    if (key !== 'type' && value && typeof value === 'object') walk(value, file)
-  }
-}
+const html = readFileSync(join(dist, 'index.html'), 'utf8')
+const initial = [...html.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)="\/(assets\/[^"]+\.js)"/g)].map((m) => m[1])
+if (initial.length === 0) throw new Error(`no script in ${dist}/index.html`)
+const all = readdirSync(join(dist, 'assets')).filter((name) => name.endsWith('.js')).map((name) => `assets/${name}`)
+const withTelemetry = all.filter((file) => readFileSync(join(dist, file), 'utf8').includes(MARKER))
 
-const files = readdirSync(dir).filter((name) => name.endsWith('.js'))
-if (files.length === 0) throw new Error(`no .js files in ${dir}`)
-for (const name of files) walk(parseAst(readFileSync(join(dir, name), 'utf8')), name)
-
-if (offenders.length > 0) {
-  console.error(`native async/await found in the bundle (${offenders.length}):\n  ${offenders.slice(0, 10).join('\n  ')}`)
+const eager = initial.filter((file) => withTelemetry.includes(file))
+if (eager.length > 0) {
+  console.error(`OpenTelemetry is in what index.html loads up front: ${eager.join(', ')}`)
   process.exit(1)
 }
-console.log(`check-bundle: ${files.length} file(s) in ${dir}, no native async/await`)
+const telemetryBuilt = withTelemetry.length > 0
+console.log(
+  `check-bundle: ${initial.length} file(s) loaded up front, none with OpenTelemetry; ` +
+    (telemetryBuilt ? `telemetry in ${withTelemetry.join(', ')}, loaded lazily` : 'no telemetry in this build'),
+)

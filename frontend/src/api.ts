@@ -1,6 +1,8 @@
 // The one client for the backend's JSON API: every call and every error shape goes through here,
 // so components only see typed results or an ApiError carrying the trace id a user can report.
 
+import { captureContext, type InContext } from './trace-context'
+
 export interface User {
   username: string
 }
@@ -80,24 +82,38 @@ async function request<T>(method: 'GET' | 'POST', path: string, payload?: unknow
   return body as T
 }
 
+function client(inContext: InContext) {
+  // Each call starts its fetch synchronously inside inContext: the fetch span's parent is decided then.
+  const call = <T>(method: 'GET' | 'POST', path: string, payload?: unknown) =>
+    inContext(() => request<T>(method, path, payload))
+  return {
+    signup: (username: string, password: string) => call<User>('POST', '/api/auth/signup', { username, password }),
+    login: (username: string, password: string) => call<User>('POST', '/api/auth/login', { username, password }),
+    logout: () => call<null>('POST', '/api/auth/logout'),
+    /** The logged-in user, or null when the session is missing or expired (401). */
+    async me(): Promise<User | null> {
+      try {
+        return await call<User>('GET', '/api/auth/me')
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) return null
+        throw err
+      }
+    },
+    async listMessages(limit = 50): Promise<Message[]> {
+      const body = await call<{ messages: Message[] }>('GET', `/api/messages?limit=${encodeURIComponent(limit)}`)
+      return body.messages
+    },
+    postMessage: (body: string) => call<Message>('POST', '/api/messages', { body }),
+  }
+}
+
+export type Api = ReturnType<typeof client>
+
 export const api = {
-  signup: (username: string, password: string) =>
-    request<User>('POST', '/api/auth/signup', { username, password }),
-  login: (username: string, password: string) =>
-    request<User>('POST', '/api/auth/login', { username, password }),
-  logout: () => request<null>('POST', '/api/auth/logout'),
-  /** The logged-in user, or null when the session is missing or expired (401). */
-  async me(): Promise<User | null> {
-    try {
-      return await request<User>('GET', '/api/auth/me')
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) return null
-      throw err
-    }
-  },
-  async listMessages(limit = 50): Promise<Message[]> {
-    const body = await request<{ messages: Message[] }>('GET', `/api/messages?limit=${encodeURIComponent(limit)}`)
-    return body.messages
-  },
-  postMessage: (body: string) => request<Message>('POST', '/api/messages', { body }),
+  ...client((fn) => fn()),
+  /**
+   * The same calls, each made in the trace that is active now. A handler that awaits one request
+   * before making another calls this first, so both stay children of its click or submit span.
+   */
+  inCurrentTrace: (): Api => client(captureContext()),
 }

@@ -1,5 +1,5 @@
 // Stand-in for telemetry.ts when built with VITE_TELEMETRY=off: same API, no OpenTelemetry or
-// zone.js in the bundle, so the size and speed cost of telemetry can be measured.
+// web-vitals in the bundle, so the size and speed cost of telemetry can be measured.
 import type { RuntimeConfig } from './runtime-config'
 
 export interface TelemetryOptions {

@@ -1,10 +1,10 @@
 // Everything OpenTelemetry in the browser: traces and logs to the same-origin /otlp/ proxy.
-// Built with VITE_TELEMETRY=off, this module is replaced by telemetry.off.ts (see vite.config.ts).
-
-// zone.js must patch Promise, fetch and addEventListener before anything else captures them;
-// this import pulls it in. The build lowers async/await (build.target, vite.config.ts) because
-// zone.js cannot follow native await: without that, a fetch after an await loses its click parent.
-import { ZoneContextManager } from '@opentelemetry/context-zone'
+// main.ts imports this module lazily, so its code loads beside the page instead of before it; built
+// with VITE_TELEMETRY=off, it is replaced by telemetry.off.ts (see vite.config.ts).
+//
+// Context is the SDK's default stack context manager: it follows synchronous calls only, so a click
+// span is the parent of fetches its handler makes before its first `await`; handlers that make more
+// requests after one capture the context first (trace-context.ts, api.inCurrentTrace).
 import { context, propagation, trace, type Context, type Tracer } from '@opentelemetry/api'
 import { logs, SeverityNumber, type Logger } from '@opentelemetry/api-logs'
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http'
@@ -19,17 +19,13 @@ import {
   LoggerProvider,
   type BatchLogRecordProcessorBrowserOptions,
   type LogRecordExporter,
-  type LogRecordProcessor,
 } from '@opentelemetry/sdk-logs'
-import {
-  BatchSpanProcessor,
-  WebTracerProvider,
-  type SpanExporter,
-  type SpanProcessor,
-} from '@opentelemetry/sdk-trace-web'
+import { BatchSpanProcessor, WebTracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace-web'
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions'
 import { setWarningSink, type LogAttributes } from './log'
 import type { RuntimeConfig } from './runtime-config'
+import { setContextCapture } from './trace-context'
+import { reportWebVitals } from './web-vitals'
 
 export const TRACES_URL = '/otlp/v1/traces'
 export const LOGS_URL = '/otlp/v1/logs'
@@ -53,39 +49,6 @@ export interface Telemetry {
   /** Sends everything buffered now; the page calls it when it becomes hidden. */
   flush(): Promise<void>
   shutdown(): Promise<void>
-}
-
-interface ZoneGlobal {
-  root: { run<T>(fn: () => T): T }
-  __symbol__(name: string): string
-}
-const zoneGlobal = (): ZoneGlobal | undefined => (globalThis as { Zone?: ZoneGlobal }).Zone
-
-/**
- * The user-interaction instrumentation ends a click span when every task started in its zone is
- * done. A batch processor's timer started there would hold the span open for seconds, or forever
- * once a flush cancels the timer from another zone; so processors run in the root zone.
- */
-function inRootZone<T>(fn: () => T): T {
-  const zone = zoneGlobal()
-  return zone ? zone.root.run(fn) : fn()
-}
-
-function rootZoneSpanProcessor(inner: SpanProcessor): SpanProcessor {
-  return {
-    onStart: (span, parentContext) => inner.onStart(span, parentContext),
-    onEnd: (span) => inRootZone(() => inner.onEnd(span)),
-    forceFlush: () => inRootZone(() => inner.forceFlush()),
-    shutdown: () => inRootZone(() => inner.shutdown()),
-  }
-}
-
-function rootZoneLogProcessor(inner: LogRecordProcessor): LogRecordProcessor {
-  return {
-    onEmit: (record, ctx) => inRootZone(() => inner.onEmit(record, ctx)),
-    forceFlush: () => inRootZone(() => inner.forceFlush()),
-    shutdown: () => inRootZone(() => inner.shutdown()),
-  }
 }
 
 function randomHex(bytes: number): string {
@@ -183,20 +146,13 @@ function installErrorCapture(tracer: Tracer, logger: Logger): () => void {
     record('unhandledrejection', reason, `unhandled rejection: ${message}`, {})
   }
 
-  // The error listener is registered with the native addEventListener, not zone.js's patched one:
-  // a zone-wrapped listener runs in the zone it was registered in (the root), so an error reported
-  // synchronously inside a click handler would lose the click span's context.
-  const zoneSymbol = zoneGlobal()?.__symbol__
-  const target = window as unknown as Record<string, typeof window.addEventListener | undefined>
-  const nativeAdd = (zoneSymbol && target[zoneSymbol('addEventListener')]) || window.addEventListener
-  const nativeRemove = (zoneSymbol && target[zoneSymbol('removeEventListener')]) || window.removeEventListener
-  nativeAdd.call(window, 'error', onError)
-  // Rejections of zone.js promises are only delivered to zone-registered listeners, so this one
-  // uses the patched API; the record then gets a fresh trace from emitInTrace.
+  // Registered on window, so an error reported synchronously inside a click handler (main.ts's
+  // errorHandler) is recorded while the click span is still the active context.
+  window.addEventListener('error', onError)
   window.addEventListener('unhandledrejection', onRejection)
 
   return () => {
-    nativeRemove.call(window, 'error', onError)
+    window.removeEventListener('error', onError)
     window.removeEventListener('unhandledrejection', onRejection)
   }
 }
@@ -225,15 +181,13 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const tracerProvider = new WebTracerProvider({
     resource,
     spanProcessors: [
-      rootZoneSpanProcessor(
-        new BatchSpanProcessor(options.traceExporter ?? new OTLPTraceExporter({ url: TRACES_URL }), {
-          // Flushing on hide is done below for both signals together.
-          disableAutoFlushOnDocumentHide: true,
-        }),
-      ),
+      new BatchSpanProcessor(options.traceExporter ?? new OTLPTraceExporter({ url: TRACES_URL }), {
+        // Flushing on hide is done below for both signals together.
+        disableAutoFlushOnDocumentHide: true,
+      }),
     ],
   })
-  tracerProvider.register({ contextManager: new ZoneContextManager() })
+  tracerProvider.register()
 
   // Typed as the browser options: the package's typings describe its Node variant.
   const logBatchOptions: BatchLogRecordProcessorBrowserOptions = {
@@ -242,16 +196,25 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   }
   const loggerProvider = new LoggerProvider({
     resource,
-    processors: [
-      rootZoneLogProcessor(new BatchLogRecordProcessor(logBatchOptions)),
-    ],
+    processors: [new BatchLogRecordProcessor(logBatchOptions)],
   })
   logs.setGlobalLoggerProvider(loggerProvider)
+
+  const tracer = tracerProvider.getTracer(SCOPE, __APP_VERSION__)
+  const logger = loggerProvider.getLogger(SCOPE, __APP_VERSION__)
+  const flush = async () => {
+    await Promise.all([tracerProvider.forceFlush(), loggerProvider.forceFlush()])
+  }
 
   const unregisterInstrumentations = registerInstrumentations({
     tracerProvider,
     instrumentations: [
-      new DocumentLoadInstrumentation(),
+      new DocumentLoadInstrumentation({
+        applyCustomAttributesOnSpan: {
+          // The page view's span: its vitals are recorded in its trace.
+          documentLoad: (span) => reportWebVitals(logger, span.spanContext(), pageUrl(), () => void flush()),
+        },
+      }),
       new UserInteractionInstrumentation({ eventNames: ['click', 'submit'] }),
       new FetchInstrumentation({
         // traceparent goes to same-origin URLs only (no propagateTraceHeaderCorsUrls); the
@@ -261,15 +224,13 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       }),
     ],
   })
-
-  const tracer = tracerProvider.getTracer(SCOPE, __APP_VERSION__)
-  const logger = loggerProvider.getLogger(SCOPE, __APP_VERSION__)
+  setContextCapture(() => {
+    const captured = context.active()
+    return (fn) => context.with(captured, fn)
+  })
   const removeErrorCapture = installErrorCapture(tracer, logger)
   installWarningSink(tracer, logger)
 
-  const flush = async () => {
-    await Promise.all([tracerProvider.forceFlush(), loggerProvider.forceFlush()])
-  }
   // The last chance to send: a hidden page may be discarded without another event.
   const onVisibility = () => {
     if (document.visibilityState === 'hidden') void flush()
@@ -288,6 +249,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       window.removeEventListener('pagehide', onPageHide)
       removeErrorCapture()
       setWarningSink(null)
+      setContextCapture(null)
       unregisterInstrumentations()
       await Promise.all([tracerProvider.shutdown(), loggerProvider.shutdown()])
       trace.disable()
