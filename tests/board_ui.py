@@ -45,6 +45,16 @@ def flush_telemetry(page) -> None:
         page.evaluate("window.dispatchEvent(new Event('pagehide'))")
 
 
+def hide_page(page) -> None:
+    """What switching to another tab does to a page: visibilityState becomes 'hidden' and a
+    visibilitychange event fires (web-vitals then reports CLS and INP; the app flushes). Headless
+    Chromium keeps its pages visible, so the state is set the way web-vitals' own tests set it."""
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+
+
 def trace_id_of(request) -> str:
     header = request.all_headers().get("traceparent", "")
     match = TRACEPARENT.match(header)

@@ -5,6 +5,7 @@ Loki and Tempo models."""
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import time
 import uuid
@@ -12,11 +13,11 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from board_ui import (attr, db_system, descendants, describe, flush_telemetry, is_kind, open_app, poll, post_message,
-                      search_ids, service, sign_up, trace_id_of)
+from board_ui import (attr, db_system, descendants, describe, flush_telemetry, hide_page, is_kind, open_app, poll,
+                      post_message, search_ids, service, sign_up, trace_id_of)
 from conftest import TEST_PASSWORD, unique_name
 from frontend_fixtures import browser_context, frontend_dist, pw, site  # noqa: F401 - fixtures
-from harness.procs import http_ok, say
+from harness.procs import REPO, http_ok, say
 
 MIB = 1024 * 1024
 
@@ -120,6 +121,69 @@ def test_page_load_gives_a_document_load_trace(browser_context, site, tempo):  #
     resources = [str(attr(s, "http.url", "url.full")) for s in spans if s["name"] == "resourceFetch"]
     assert any("/assets/" in url for url in resources), resources
     print(f"documentLoad trace: {len(spans)} spans ({len(resources)} resourceFetch)")
+
+
+# b2. Core Web Vitals of a page view --------------------------------------------------------------
+
+VITALS = {"LCP", "INP", "CLS", "TTFB"}
+RATINGS = {"good", "needs-improvement", "poor"}
+
+
+def _dashboard_query(title: str) -> str:
+    dashboard = json.loads((REPO / "grafana" / "dashboards" / "services.json").read_text())
+    panel = next(p for p in dashboard["panels"] if p["title"] == title)
+    return panel["targets"][0]["expr"]
+
+
+@pytest.mark.browser
+def test_a_page_view_reports_its_web_vitals_in_its_page_load_trace(browser_context, site, loki, tempo):  # noqa: F811
+    started = time.time()
+    path = f"/e2e-vitals-{uuid.uuid4().hex[:12]}"
+    page = open_app(browser_context, site, path)
+    page_url = f"{site.url}{path}"
+    # A real click: INP needs an interaction, and input makes LCP final.
+    page.get_by_test_id("refresh-button").click()
+    expect(page.get_by_test_id("messages-loading")).to_have_count(0)
+    session_id = page.evaluate("sessionStorage.getItem('otel.session.id')")
+    hide_page(page)
+    say(f"page {path} hidden; waiting for its web vitals in Loki")
+
+    logql = f'{{service_name="frontend"}} | url_full="{page_url}" | browser_web_vital_name!=""'
+
+    def vitals() -> list[dict]:
+        entries = loki.query(logql, since_s=900)
+        names = sorted(e["labels"]["browser_web_vital_name"] for e in entries)
+        assert set(names) == VITALS, f"vitals so far: {names}"
+        return entries
+
+    entries = poll(vitals, 45, "LCP, INP, CLS and TTFB records in Loki", nudge=lambda: flush_telemetry(page))
+    names = sorted(e["labels"]["browser_web_vital_name"] for e in entries)
+    assert names == sorted(VITALS), f"one record per vital and page view: {names}"
+
+    traceql = f'{{resource.service.name="frontend" && name="documentLoad" && span.url.full="{page_url}"}}'
+    ids = poll(lambda: _one(search_ids(tempo, traceql, int(time.time() - started) + 5), traceql), 30,
+               "the page's documentLoad trace", nudge=lambda: flush_telemetry(page))
+    load_span = next(s for s in tempo.spans(ids.pop().rjust(32, "0")) if s["name"] == "documentLoad")
+    shown = []
+    for entry in entries:
+        labels = entry["labels"]
+        assert labels["browser_web_vital_rating"] in RATINGS, labels
+        assert float(labels["browser_web_vital_value"]) >= 0, labels
+        assert labels["trace_id"] == load_span["trace_id"] and labels["span_id"] == load_span["span_id"], labels
+        assert labels["session_id"] == session_id, labels
+        shown.append(entry["line"])
+    print(f"web vitals of {path}: {shown}; trace {load_span['trace_id']}, session {session_id}")
+
+    # The dashboard's panel, as Grafana would send it for the service and a range covering the test.
+    panel = _dashboard_query("Web vitals by page and rating")
+    counts = loki.metric_query(panel.replace("$service", "frontend").replace("$__range", "15m"))
+    mine = {key[1:]: n for key, n in counts.items() if key[0] == page_url}
+    assert {name for name, _ in mine} == VITALS and set(mine.values()) == {1}, mine
+
+
+def _one(ids: set[str], what: str) -> set[str]:
+    assert len(ids) == 1, f"{len(ids)} results for {what}"
+    return ids
 
 
 # c. the deliberate error -> a log record in Loki, joined to its trace --------------------------
