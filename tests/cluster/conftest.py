@@ -2,8 +2,8 @@
 (harness/cluster.py), with the far end (where Tempo and Loki stand) on the node's address.
 
 One cluster per session: it takes about a minute to start and the stack about as long to roll out.
-The fixtures below override the suite's `far_end` (tests/conftest.py), so the `tempo` and `loki`
-models there read what the cluster's gateway delivered.
+The fixtures below override the suite's `far_end`, `tempo` and `loki` (tests/conftest.py), so the
+models read what the cluster's gateway delivered.
 """
 
 from __future__ import annotations
@@ -62,6 +62,18 @@ def stack(work_dir):
 @pytest.fixture(scope="session")
 def far_end(stack):
     return stack.far_end
+
+
+# Overridden here too, not only far_end: a session-scoped fixture is made once per definition, so in
+# a pytest session that also runs tests/ the suite's loki and tempo would keep the first far end.
+@pytest.fixture(scope="session")
+def tempo(stack):
+    return stack.far_end.tempo
+
+
+@pytest.fixture(scope="session")
+def loki(stack):
+    return stack.far_end.loki
 
 
 @pytest.fixture(scope="session")
