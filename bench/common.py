@@ -43,11 +43,20 @@ def progress(message: str) -> None:
 
 
 def deployed_export_delays() -> dict[str, str]:
-    """The batch processors' schedule the backend runs with in the cluster (k8s/backend), so the
-    benchmarks measure the shipped setting, not the harness's short test delays."""
+    """The batch processors' schedule and the metric export interval the backend runs with in the
+    cluster (k8s/backend), so the benchmarks measure the shipped setting, not the harness's short
+    test delays."""
     import yaml
 
     deployment = yaml.safe_load((REPO / "k8s" / "backend" / "deployment.yaml").read_text())
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     wanted = ("OTEL_BSP_SCHEDULE_DELAY", "OTEL_BLRP_SCHEDULE_DELAY")
-    return {e["name"]: e["value"] for e in env if e["name"] in wanted}
+    delays = {e["name"]: e["value"] for e in env if e["name"] in wanted}
+    kustomization = yaml.safe_load((REPO / "k8s" / "backend" / "kustomization.yaml").read_text())
+    for generator in kustomization.get("configMapGenerator", []):
+        for literal in generator.get("literals", []):
+            name, _, value = literal.partition("=")
+            if name == "OTEL_METRIC_EXPORT_INTERVAL":
+                delays[name] = value
+    assert set(delays) == {*wanted, "OTEL_METRIC_EXPORT_INTERVAL"}, f"k8s/backend no longer sets {delays}"
+    return delays
