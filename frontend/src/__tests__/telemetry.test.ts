@@ -1,6 +1,6 @@
 // Telemetry against in-memory exporters in happy-dom: resource, propagation, click -> fetch
 // parentage (across awaits through api.inCurrentTrace, and a control without it), error and warning
-// records in the active trace, web vitals in the page's trace, flush on page hide.
+// records in the active trace, flush on page hide. Web vitals: web-vitals.test.ts.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { SpanKind } from '@opentelemetry/api'
 import { InMemoryLogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs'
