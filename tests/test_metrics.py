@@ -205,14 +205,13 @@ def test_prometheus_alerts_reach_alertmanager_and_notifications_reach_slack(prom
              "annotations": {"summary": f"{service}: 12% of requests fail", "runbook": "Open the RED dashboard."},
              "startsAt": datetime.now(timezone.utc).isoformat()}
     alertmanager.post_alerts([alert])
-    firing = slack.wait_for(lambda m: service in m["attachments"][0]["title"] and "FIRING" in m["attachments"][0]["title"])
+    firing = slack.wait_for_title(f"[FIRING] ServiceErrorRatioHigh ({service})")
     attachment = firing["attachments"][0]
-    assert attachment["title"] == f"[FIRING] ServiceErrorRatioHigh ({service})"
     assert f"{service}: 12% of requests fail" in attachment["text"] and "Runbook: Open the RED dashboard." in attachment["text"]
     assert firing["channel"] == "#alerts"
 
     alertmanager.post_alerts([{**alert, "endsAt": (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()}])
-    resolved = slack.wait_for(lambda m: service in m["attachments"][0]["title"] and "RESOLVED" in m["attachments"][0]["title"])
+    resolved = slack.wait_for_title(f"[RESOLVED] ServiceErrorRatioHigh ({service})")
     print(f"Slack: {attachment['title']!r}, then {resolved['attachments'][0]['title']!r}; Watchdog -> heartbeat")
 
 

@@ -1,7 +1,7 @@
 """Fault tests: each test gets a far end (where Tempo and Loki stand) and a gateway of its own, which it
 may kill, and a backend whose unique service name lets the Tempo and Loki models count exactly its
 telemetry. MariaDB, Redis and the stand-in Kubernetes API are the session ones of tests/conftest.py;
-nothing here kills those."""
+nothing here kills those (a test that stops Redis overrides `backend_redis` with its own)."""
 
 from __future__ import annotations
 
@@ -52,10 +52,16 @@ def pipeline(work_dir, kube_api, prometheus, request):
 
 
 @pytest.fixture
-def traced_backend(pipeline, mysql, redis_srv, work_dir, request):
+def backend_redis(redis_srv):
+    """The Redis of the test's backend: the session's, unless a test that stops Redis brings its own."""
+    return redis_srv
+
+
+@pytest.fixture
+def traced_backend(pipeline, mysql, backend_redis, work_dir, request):
     """gunicorn exporting OTLP/HTTP to this test's gateway, as in the cluster, under its own name."""
     service = f"faults-{uuid.uuid4().hex[:10]}"
-    env = backend_env(mysql.env(), redis_srv.url, pipeline.gateway.otlp_http, OTEL_SERVICE_NAME=service)
+    env = backend_env(mysql.env(), backend_redis.url, pipeline.gateway.otlp_http, OTEL_SERVICE_NAME=service)
     backend = Backend(_test_dir(work_dir, request), env, name=f"backend-{service}").start()
     yield TracedBackend(backend, service)
     backend.stop()

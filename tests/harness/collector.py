@@ -74,6 +74,12 @@ class Collector:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
             return resp.read().decode()
 
+    def instance_id(self) -> str:
+        """The collector's service.instance.id: the `instance` label of the own metrics it pushes to Prometheus."""
+        match = re.search(r'^target_info\{.*service_instance_id="([^"]+)"', self.metrics(), re.MULTILINE)
+        assert match, "no service_instance_id in the collector's target_info"
+        return match.group(1)
+
     def metric(self, name: str, **labels: str) -> int:
         """Sum of the collector's own series called `name` whose labels include `labels`."""
         return metric_sum(self.metrics(), name, **labels)

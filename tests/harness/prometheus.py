@@ -82,5 +82,10 @@ class Prometheus:
     def alerts(self) -> list[dict]:
         return self._api("alerts")["alerts"]
 
+    def alerts_named(self, alertname: str, **labels: str) -> list[dict]:
+        """Active alerts of that name whose labels include `labels`: state "pending" or "firing", activeAt."""
+        return [a for a in self.alerts() if a["labels"].get("alertname") == alertname
+                and all(a["labels"].get(k) == v for k, v in labels.items())]
+
     def wait_for(self, promql: str, timeout: float = 60, interval: float = 1) -> list[dict]:
         return poll_for(lambda: self.query(promql), 1, timeout, f"series for {promql} in Prometheus", interval)

@@ -51,9 +51,11 @@ class SlackWebhook:
             self._server.shutdown()
             self._server.server_close()
 
-    def wait_for(self, predicate, timeout: float = 30) -> dict:
-        """The first message (newest last) for which predicate(message) is true."""
-        def matching() -> list[dict]:
-            with self._lock:
-                return [m for m in self.messages if predicate(m)]
-        return poll_for(matching, 1, timeout, "matching Slack messages", interval=0.2)[0]
+    def titled(self, title: str) -> list[dict]:
+        """Messages (oldest first) whose attachment has this title, as the shipped template renders it:
+        "[FIRING] ServiceErrorRatioHigh (backend)", "[RESOLVED] ...", "[FIRING] GatewayExportStalled"."""
+        with self._lock:
+            return [m for m in self.messages if m["attachments"][0]["title"] == title]
+
+    def wait_for_title(self, title: str, timeout: float = 30) -> dict:
+        return poll_for(lambda: self.titled(title), 1, timeout, f"Slack messages titled {title!r}", interval=0.2)[0]
