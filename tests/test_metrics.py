@@ -22,7 +22,7 @@ from harness import builds, collector
 from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
 from harness.alertmanager import TEST_TIMERS, for_tests
 from harness.far_end import FarEnd
-from harness.otlp_payloads import log_request, span_request
+from harness.otlp_payloads import browser_fetch_request, log_request, span_request
 from harness.procs import REPO, poll_for
 
 PROMETHEUS_DIR = REPO / "k8s" / "prometheus"
@@ -105,6 +105,73 @@ def test_request_counts_per_route_and_status_are_exactly_what_was_sent(stack_bac
         time.sleep(1)
     print(f"GET /api/messages 200: {before_ok:.0f} -> {before_ok + 7:.0f}; POST /api/auth/login 401: "
           f"{before_refused:.0f} -> {before_refused + 3:.0f}")
+
+
+# Fetches from two browser sessions, as (method, path, HTTP status, seconds). The span metrics count
+# them per span name (the method) and status, and bucket their durations.
+FRONTEND_FETCHES = {
+    "session-a": [("GET", "/api/messages?limit=20", 200, 0.020)] * 4 + [("POST", "/api/messages", 201, 0.300)]
+    + [("POST", "/api/auth/login", 401, 1.500)] * 2,
+    "session-b": [("GET", "/api/messages?limit=20", 200, 0.020)] * 3 + [("POST", "/api/messages", 201, 0.300)]
+    + [("POST", "/api/auth/login", 401, 1.500)],
+}
+FRONTEND_CALLS = {("GET", "STATUS_CODE_UNSET"): 7, ("POST", "STATUS_CODE_UNSET"): 2, ("POST", "STATUS_CODE_ERROR"): 3}
+# Cumulative buckets (seconds, as Tempo's) that the 20 ms, 300 ms and 1.5 s fetches fall in.
+FRONTEND_BUCKETS = {("GET", "0.016"): 0, ("GET", "0.032"): 7, ("POST", "0.256"): 0, ("POST", "0.512"): 2,
+                    ("POST", "1.02"): 2, ("POST", "2.05"): 5, ("POST", "+Inf"): 5}
+FRONTEND_CLIENT = 'service="frontend", span_kind="SPAN_KIND_CLIENT"'
+
+
+def _frontend_counts(prometheus, at: float | None = None) -> dict[tuple[str, str], float]:
+    """Calls per (span name, status) and bucket counts per (span name, le) of the frontend's fetches."""
+    at_ = f" @ {at:.3f}" if at else ""
+    calls = prometheus.query(f"sum by (span_name, status_code) (traces_spanmetrics_calls_total{{{FRONTEND_CLIENT}}}{at_})")
+    buckets = prometheus.query(f"sum by (span_name, le) (traces_spanmetrics_latency_bucket{{{FRONTEND_CLIENT}}}{at_})")
+    return {**{(c["metric"]["span_name"], c["metric"]["status_code"]): float(c["value"][1]) for c in calls},
+            **{(b["metric"]["span_name"], b["metric"]["le"]): float(b["value"][1]) for b in buckets}}
+
+
+def test_span_metrics_keep_one_stream_per_prometheus_series():
+    """What makes a series in Prometheus (job from service.namespace/name, instance from
+    service.instance.id, the promoted attributes) is what the connector counts per, no more."""
+    connector = yaml.safe_load(collector.GATEWAY_CONFIG.read_text())["connectors"]["span_metrics"]
+    promoted = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())["otlp"]["promote_resource_attributes"]
+    assert connector["resource_metrics_key_attributes"] == ["service.namespace", "service.name", "service.instance.id",
+                                                            *promoted]
+
+
+def test_frontend_fetch_counts_per_span_name_and_status_are_exactly_what_browsers_sent(gateway, prometheus):
+    """The browser's fetch spans, posted to the gateway as its OTLP exporter posts them (nginx's
+    /otlp/ forwards there), from two sessions at once: PromQL returns exactly the calls sent per span
+    name and status, their error ratio, and their durations in the right buckets."""
+    before_at = time.time()
+    before = _frontend_counts(prometheus, before_at)
+    for session, fetches in FRONTEND_FETCHES.items():
+        resp = requests.post(f"{gateway.otlp_http}/v1/traces", data=browser_fetch_request(session, fetches), timeout=10,
+                             headers={"Content-Type": "application/x-protobuf"})
+        assert resp.status_code == 200, resp.text
+    expected = {**FRONTEND_CALLS, **FRONTEND_BUCKETS}
+
+    def added() -> dict[tuple[str, str], float]:
+        now = _frontend_counts(prometheus)
+        return {key: now.get(key, 0) - before.get(key, 0) for key in expected}
+
+    # The connector flushes every 15 s; a count above what was sent fails at once.
+    deadline = time.monotonic() + 60
+    while (counted := added()) != expected:
+        assert time.monotonic() < deadline and all(counted[k] <= expected[k] for k in expected), (counted, expected)
+        time.sleep(1)
+
+    def since_before(matchers: str = "") -> str:
+        calls = f"traces_spanmetrics_calls_total{{{FRONTEND_CLIENT}{matchers}}}"
+        return f"(sum({calls}) - (sum({calls} @ {before_at:.3f}) or vector(0)))"
+
+    errors = since_before(', status_code="STATUS_CODE_ERROR"')
+    (ratio,) = prometheus.query(f"{errors} / {since_before()}")
+    sent = sum(FRONTEND_CALLS.values())
+    assert float(ratio["value"][1]) == FRONTEND_CALLS[("POST", "STATUS_CODE_ERROR")] / sent
+    print(f"frontend: {sent} fetches from {len(FRONTEND_FETCHES)} sessions counted exactly: {counted}; "
+          f"error ratio {float(ratio['value'][1]):.2f}")
 
 
 def shipped_rules():

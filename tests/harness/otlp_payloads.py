@@ -8,10 +8,10 @@ from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 
 def to_any_value(value: Any) -> AnyValue:
@@ -69,4 +69,27 @@ def log_request(service: str, trace_id: str, body: str, attributes: dict[str, st
                for i in range(count)]
     request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(
         resource=_resource(service, resource_extra), scope_logs=[ScopeLogs(log_records=records)])])
+    return request.SerializeToString()
+
+
+def browser_fetch_request(session_id: str, fetches: list[tuple[str, str, int, float]],
+                          origin: str = "http://127.0.0.1:8080") -> bytes:
+    """What the frontend's OTLP exporter posts for (method, path, HTTP status, seconds) fetches: one
+    CLIENT span each as @opentelemetry/instrumentation-fetch 0.223 makes it (named for the method,
+    status ERROR from HTTP 400 on), under the browser's resource (frontend/src/telemetry.ts)."""
+    now = time.time_ns()
+    spans = []
+    for method, path, status, seconds in fetches:
+        attributes = {"http.request.method": method, "url.full": f"{origin}{path}", "http.response.status_code": status}
+        if status >= 400:
+            attributes["error.type"] = str(status)
+        spans.append(Span(trace_id=os.urandom(16), span_id=os.urandom(8), name=method, kind=Span.SPAN_KIND_CLIENT,
+                          start_time_unix_nano=now - int(seconds * 1e9), end_time_unix_nano=now,
+                          attributes=to_key_values(attributes),
+                          status=Status(code=Status.STATUS_CODE_ERROR if status >= 400 else Status.STATUS_CODE_UNSET)))
+    resource = Resource(attributes=to_key_values({
+        "service.name": "frontend", "service.version": "0.1.0", "session.id": session_id,
+        "telemetry.sdk.language": "webjs", "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.version": "2.12.0"}))
+    request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(
+        scope=InstrumentationScope(name="@opentelemetry/instrumentation-fetch", version="0.223.0"), spans=spans)])])
     return request.SerializeToString()
