@@ -140,6 +140,48 @@ def test_span_metrics_keep_one_stream_per_prometheus_series():
                                                             *promoted]
 
 
+
+def _prometheus_label(attribute: str) -> str:
+    """The label an OTLP resource attribute becomes (Prometheus 3's default underscore escaping)."""
+    return {"service.namespace": "job", "service.name": "job", "service.instance.id": "instance"}.get(
+        attribute, attribute.replace(".", "_"))
+
+
+def test_prometheus_tells_apart_exactly_the_resources_the_span_metrics_connector_keeps_apart(gateway, prometheus):
+    """Asked of the real Prometheus rather than of the two files: spans from resources that differ
+    in one key attribute each land in series of their own there, and a resource that differs only
+    in something else (a browser's session.id) adds to its twin's count instead of overwriting it."""
+    keys = yaml.safe_load(collector.GATEWAY_CONFIG.read_text())["connectors"]["span_metrics"][
+        "resource_metrics_key_attributes"]
+    run = uuid.uuid4().hex[:8]
+    base = {key: f"{key.replace('.', '-')}-{run}" for key in keys}
+    resources = [{**base, "session.id": "a"}, {**base, "session.id": "b"},
+                 *({**base, key: f"{base[key]}-other", "session.id": "a"} for key in keys)]
+    for resource in resources:
+        body = span_request(resource["service.name"], uuid.uuid4().hex, {}, name=f"identity-{run}",
+                            resource_extra={k: v for k, v in resource.items() if k != "service.name"})
+        resp = requests.post(f"{gateway.otlp_http}/v1/traces", data=body, timeout=10,
+                             headers={"Content-Type": "application/x-protobuf"})
+        assert resp.status_code == 200, resp.text
+
+    calls = f'traces_spanmetrics_calls_total{{span_name="identity-{run}"}}'
+    deadline = time.monotonic() + 60
+    series = prometheus.query(calls)
+    while sum(float(s["value"][1]) for s in series) < len(resources):
+        assert time.monotonic() < deadline, series
+        time.sleep(1)
+        series = prometheus.query(calls)
+    counts = sorted(float(s["value"][1]) for s in series)
+    assert counts == [1.0] * len(keys) + [2.0], [s["metric"] for s in series]
+    # Every key attribute is one of the series' labels, and each variant differs from the twins in it.
+    labels = {_prometheus_label(key) for key in keys}
+    (twins,) = [s["metric"] for s in series if s["value"][1] == "2"]
+    for key in keys:
+        label = _prometheus_label(key)
+        assert label in twins, (key, twins)
+        assert any(s["metric"][label] != twins[label] for s in series if s["value"][1] == "1"), key
+    print(f"{len(series)} series for {len(resources)} resources; labels from the key list: {sorted(labels)}")
+
 def test_frontend_fetch_counts_per_span_name_and_status_are_exactly_what_browsers_sent(gateway, prometheus):
     """The browser's fetch spans, posted to the gateway as its OTLP exporter posts them (nginx's
     /otlp/ forwards there), from two sessions at once: PromQL returns exactly the calls sent per span
