@@ -31,9 +31,12 @@ def test_config_validates(name, tmp_path):
     argv = [builds.collector(), "validate", *(f"--config={REPO / c}" for c in CONFIGS[name])]
     token = tmp_path / "token"
     token.write_text("validate-token")
+    # validate stats host_metrics' root_path, and /hostfs (the agent pod's mount) is not here.
+    hostfs = tmp_path / "hostfs"
+    hostfs.mkdir()
     # What the pods set from the downward API and the split-apps overlay (its mounted token file).
     env = {"PATH": "/usr/bin:/bin", "K8S_NODE_NAME": "node-1", "GATEWAY_OTLP_HTTP_ENDPOINT": "https://otlp.example.com",
-           "OTLP_TOKEN_FILE": str(token), **(FAR_END_ENV if name.startswith("far end") else {})}
+           "OTLP_TOKEN_FILE": str(token), "HOST_ROOT": str(hostfs), **(FAR_END_ENV if name.startswith("far end") else {})}
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
 
@@ -52,7 +55,7 @@ def test_manifest_holds_exactly_the_components_the_configs_use():
                 used.update(key.split("/")[0] for key in (config.get(kind) or {}))
     # Component type names -> Go module directory names.
     module_of = {
-        "otlp": "otlpreceiver", "file_log": "filelogreceiver", "memory_limiter": "memorylimiterprocessor",
+        "otlp": "otlpreceiver", "file_log": "filelogreceiver", "host_metrics": "hostmetricsreceiver", "memory_limiter": "memorylimiterprocessor",
         "k8s_attributes": "k8sattributesprocessor", "resource": "resourceprocessor",
         "transform": "transformprocessor", "filter": "filterprocessor", "otlp_grpc": "otlpexporter",
         "otlp_http": "otlphttpexporter", "debug": "debugexporter", "health_check": "healthcheckextension",

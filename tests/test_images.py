@@ -13,16 +13,17 @@ import json
 import os
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
-from harness import containers, kustomize
+from harness import collector, containers, kustomize
 from harness.containers import HOST_ADDRESS, PodContainer
 from harness.kube_objects import make_namespace, make_pod
 from harness.otlp_payloads import span_request
 from harness.pod_logs import PodLogs, cri
-from harness.procs import REPO, free_port
+from harness.procs import REPO, free_port, poll_for
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -172,13 +173,27 @@ def test_collector_image_runs_the_shipped_agent_config_and_ships_pod_logs(images
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
     agent = started(PodContainer(tmp_path, daemonset, "otel-agent", kube=kube_api,
-                                 host_paths={"varlogpods": root, "checkpoints": checkpoints},
+                                 # This machine's /proc and /sys stand for the node's.
+                                 host_paths={"varlogpods": root, "checkpoints": checkpoints,
+                                             "host-proc": Path("/proc"), "host-sys": Path("/sys")},
                                  env={"GATEWAY_OTLP_ENDPOINT": from_host(gateway.otlp_grpc)}))
     assert_confined(agent, 0)  # uid 0 to read root's log files, with no capability at all
 
     (entry,) = loki.wait_for(f'{{service_name="image-probe"}} |= "{marker}"', timeout=60)
     assert entry["labels"]["k8s_pod_name"] == pod["metadata"]["name"]
     print(f"agent image: {marker!r} from {root} reached Loki (model) with pod {pod['metadata']['name']}")
+
+    # Node metrics read through the read-only /hostfs mounts, sent on without a scrape error (their
+    # way on to Prometheus is test_metrics.py's).
+    def own(name: str, **labels: str) -> int:
+        return collector.metric_sum(requests.get(f"{agent.url(8888)}/metrics", timeout=5).text, name, **labels)
+
+    (sent,) = poll_for(lambda: [n for n in [own("otelcol_exporter_sent_metric_points", exporter="otlp_grpc/gateway")]
+                                if n > 0], 1, 60, "node metrics sent by the agent image", interval=1)
+    errored = own("otelcol_scraper_errored_metric_points", receiver="host_metrics")
+    print(f"agent image: {own('otelcol_receiver_accepted_metric_points', receiver='host_metrics')} node metric "
+          f"points read, {sent} sent to the gateway, {errored} scrape errors")
+    assert errored == 0
 
 
 def _without_tmp_mount(manifest: dict) -> dict:

@@ -674,9 +674,14 @@ def test_node_agent_mounts_node_paths_as_intended():
     mounts = {m["name"]: m for m in main["volumeMounts"]}
     node_name = next(e for e in main["env"] if e["name"] == "K8S_NODE_NAME")
     print(f"otel-agent hostPaths: {host_paths}")
-    assert sorted(host_paths.values()) == ["/var/lib/otelcol-agent", "/var/log/pods"]
+    assert sorted(host_paths.values()) == ["/proc", "/sys", "/var/lib/otelcol-agent", "/var/log/pods"]
     for name, path in host_paths.items():
-        assert mounts[name].get("readOnly", False) is (path == "/var/log/pods")
+        # Only its checkpoints are written; the node's own /proc and /sys appear where
+        # host_metrics looks for them (root_path /hostfs, agent.yaml).
+        assert mounts[name].get("readOnly", False) is (path != "/var/lib/otelcol-agent")
+        if path in ("/proc", "/sys"):
+            assert mounts[name]["mountPath"] == f"/hostfs{path}"
+
     assert node_name["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
 
 

@@ -1,17 +1,21 @@
 """Metrics and alerting, at the far end: a real Prometheus and Alertmanager run the files that ship.
 
 The backend's own metrics, the gateway's span metrics (under the names Grafana's Tempo datasource
-reads) and the collectors' own metrics arrive in Prometheus over OTLP; exemplars lead to traces
-Tempo holds; the rules pass promtool and their unit tests; Prometheus's alerts reach Alertmanager,
-and Alertmanager's notifications reach Slack (a stand-in webhook), resolved ones too.
+reads), the collectors' own metrics and the node agent's host metrics arrive in Prometheus over
+OTLP; exemplars lead to traces Tempo holds; the rules pass promtool and their unit tests;
+Prometheus's alerts reach Alertmanager, and Alertmanager's notifications reach Slack (a stand-in
+webhook), resolved ones too.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -285,7 +289,7 @@ def test_span_metrics_come_out_under_the_names_grafanas_tempo_datasource_reads(s
           f"exemplar trace {trace_ids[-1]} in Tempo (model)")
 
 
-def test_the_collectors_own_metrics_reach_prometheus(gateway, kube_api, prometheus, tmp_path):
+def test_the_collectors_own_metrics_and_the_node_metrics_reach_prometheus(gateway, kube_api, prometheus, tmp_path):
     root = tmp_path / "pods"
     root.mkdir()
     agent = collector.agent(tmp_path / "agent", kube_api, gateway, str(root / "*/*/*.log"), name="agent-metrics").start()
@@ -298,6 +302,18 @@ def test_the_collectors_own_metrics_reach_prometheus(gateway, kube_api, promethe
         agent_queue = prometheus.wait_for('otelcol_exporter_queue_capacity{job="otel-agent", k8s_node_name="node-1"}',
                                           timeout=60)
         assert agent_queue
+        # And the node's own metrics (this machine's /proc stands for the node's).
+        node = 'job="otel-agent", instance="node-1", k8s_node_name="node-1"'
+        (cpus,) = prometheus.wait_for(f'max(system_cpu_logical_count{{{node}}})', timeout=60)
+        assert float(cpus["value"][1]) == os.cpu_count()
+        busy = prometheus.wait_for(f'sum by (state) (system_cpu_time_seconds_total{{{node}}})', timeout=60)
+        assert {"user", "system", "idle"} <= {s["metric"]["state"] for s in busy}
+        (used,) = prometheus.wait_for(f'sum(system_memory_usage_bytes{{{node}, state="used"}})', timeout=60)
+        total = int(re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text()).group(1)) * 1024
+        assert 0 < float(used["value"][1]) < total
+        for name in ("system_cpu_load_average_1m", "system_disk_io_bytes_total"):
+            assert prometheus.wait_for(f"{name}{{{node}}}", timeout=60), name
+        print(f"node-1: {cpus['value'][1]} CPUs, {float(used['value'][1]) / 2**30:.1f} of {total / 2**30:.1f} GiB used")
     finally:
         agent.stop()
 
@@ -368,8 +384,6 @@ def shipped_promql() -> dict[str, str]:
 
 def test_every_metric_the_shipped_promql_names_was_produced(stack_backend, prometheus):
     """Runs after the tests above sent traffic: a name no series has is a typo or a metric renamed."""
-    import re
-
     shipped = shipped_promql()
     names: dict[str, set[str]] = {}
     for where, expr in shipped.items():

@@ -1,17 +1,20 @@
 """Prometheus and Alertmanager run in the cluster as k8s/ deploys them, and the RED series of the
 backend arrive there: its own request histogram (OTLP from the pods) and the gateway's span metrics,
-by the names the dashboards and Grafana's Tempo plugin read."""
+by the names the dashboards and Grafana's Tempo plugin read; so do the node's metrics, read by the
+agent pod through its hostPath mounts of the node's /proc and /sys."""
 
 from __future__ import annotations
 
 import requests
 
+from harness.cluster_network import NODE_NAME
 from harness.procs import poll_for, say
 
 QUERIES = (
     'sum by (http_route) (http_server_request_duration_seconds_count{job="backend"}) > 0',
     'sum by (span_name) (traces_spanmetrics_calls_total{service="backend", span_kind="SPAN_KIND_SERVER"}) > 0',
     'sum(traces_spanmetrics_latency_bucket{service="backend"}) > 0',
+    'count by (instance, k8s_node_name) (system_cpu_time_seconds_total{job="otel-agent"}) > 0',
 )
 
 
@@ -34,6 +37,8 @@ def test_red_series_of_the_backend_reach_prometheus_in_the_cluster(stack, fronte
         say(f"{promql}: {[(r['metric'], r['value'][1]) for r in result][:4]}")
     routes = {r["metric"].get("http_route") for r in query(QUERIES[0])}
     assert "/api/messages" in routes, routes
+    nodes = {(r["metric"]["instance"], r["metric"]["k8s_node_name"]) for r in query(QUERIES[3])}
+    assert nodes == {(NODE_NAME, NODE_NAME)}, nodes
 
     # Prometheus found its Alertmanager (file_sd in k8s/prometheus) and the Watchdog reaches it.
     active = poll_for(lambda: requests.get(f"{prometheus}/api/v1/alertmanagers", timeout=10)

@@ -107,8 +107,9 @@ def gateway(base_dir: Path, kube: KubeApiServer, tempo_otlp_grpc: str, loki_otlp
 
 def agent(base_dir: Path, kube: KubeApiServer, gateway: Collector, pod_logs_glob: str,
           name: str = "agent", **env: str) -> Collector:
-    """Logs to the gateway over OTLP/gRPC, its own metrics to the gateway's OTLP/HTTP."""
+    """Logs and this machine's host metrics to the gateway over OTLP/gRPC, its own metrics to the
+    gateway's OTLP/HTTP."""
     return Collector(name, AGENT_CONFIG, base_dir, kube,
                      {"GATEWAY_OTLP_ENDPOINT": gateway.otlp_grpc, "GATEWAY_OTLP_HTTP_ENDPOINT": gateway.otlp_http,
-                      "POD_LOGS_GLOB": pod_logs_glob, **env},
+                      "POD_LOGS_GLOB": pod_logs_glob, "HOST_ROOT": "/", **env},
                      service_account="observability/otel-agent")
