@@ -350,7 +350,7 @@ def test_dashboards_promql_is_accepted_by_prometheus(path, prometheus):
     for expr in queries:
         # Grafana's variables, as Grafana fills them, then Prometheus's own parser decides.
         filled = (expr.replace("$__rate_interval", "1m").replace("$__range", "5m").replace("$__interval", "15s")
-                  .replace("$service", "backend").replace("${service}", "backend"))
+                  .replace("$service", "backend").replace("${service}", "backend").replace("$node", "node-1"))
         prometheus.query(filled)
     print(f"{path.name}: {len(queries)} PromQL queries accepted")
 

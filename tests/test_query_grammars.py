@@ -3,7 +3,7 @@
 The grammars are `@grafana/lezer-logql` and `@grafana/lezer-traceql`, the lezer parsers Grafana's
 Loki and Tempo query editors use, pinned in tests/query_grammars/package-lock.json and run by
 tests/query_grammars/parse.mjs. Queries are collected from the Grafana provisioning files, the
-dashboards, the README and what `make local` prints, and rendered first the way Grafana (or a
+dashboards and their panels' links to Explore, the README and what `make local` prints, and rendered first the way Grafana (or a
 reader) would: provisioning's `$$` -> `$`, data-link variables (`${__tags}`, `${__span.traceId}`,
 `${__value.raw}`), dashboard variables (`$service` as a multi-value selection and as All) and the
 built-in intervals (`$__auto`), README placeholders (`"<that trace>"`, `=...`) as a trace id.
@@ -38,7 +38,7 @@ SPAN_ID = "00f067aa0ba902b7"
 # What a dashboard variable's selection renders to. Loki's and Tempo's datasources join a multi-value
 # (or All without a custom all value) selection with `|` for regex matchers; a custom `allValue` is
 # passed through unformatted. A variable the dashboards use that is missing here fails the test.
-VARIABLE_SAMPLES = {"service": ["backend", "frontend"]}
+VARIABLE_SAMPLES = {"service": ["backend", "frontend"], "node": ["node-1", "node-2"]}
 # Grafana's built-in interval variables, rendered for a one-hour range.
 BUILTINS = {"__auto": "1m", "__interval": "1m", "__rate_interval": "1m", "__interval_ms": "60000",
             "__range": "1h", "__range_s": "3600", "__range_ms": "3600000"}
@@ -207,6 +207,33 @@ def from_dashboards() -> list[Query]:
     return queries
 
 
+# A data link's series labels as a click on a series fills them.
+FIELD_LABEL_SAMPLES = {"__field.labels.service": "backend", "__field.labels.http_route": "/api/messages/<int:message_id>",
+                       "__from": "1767225600000", "__to": "1767229200000"}
+
+
+def from_dashboard_links() -> list[Query]:
+    """The queries inside panels' data links to Explore (`panes`, URL-encoded JSON), rendered for a
+    click on a series, in the language of the datasource each pane queries."""
+    from urllib.parse import parse_qs, urlsplit
+
+    types = datasource_types()
+    queries: list[Query] = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for panel in panels(json.loads(path.read_text())):
+            for link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", []):
+                where = f"{rel(path)}: panel {panel.get('title')!r} link {link['title']!r}"
+                url = render_variables(link["url"], FIELD_LABEL_SAMPLES, where)
+                (panes,) = parse_qs(urlsplit(url).query)["panes"]
+                for pane in json.loads(panes).values():
+                    for query in pane["queries"]:
+                        uid = query["datasource"]["uid"]
+                        assert uid == pane["datasource"] and uid in types, f"{where}: datasource {uid!r}"
+                        text = query.get("expr") or query.get("query")
+                        queries.append({"lang": LANG_OF_TYPE[types[uid]], "query": text, "where": where})
+    return queries
+
+
 TRACEQL_HINT = re.compile(r"\b(resource|span|event|link|instrumentation|trace)[.:]|&&|^\{\s*\.|(?<![\w.])"
                           r"(name|status|kind|duration)\s*(=|!=|>|<)")
 LOGQL_HINT = re.compile(r'^\{\s*[A-Za-z_]\w*\s*(=~|!~|!=|=)\s*"')
@@ -263,6 +290,7 @@ def from_make_local() -> list[Query]:
 SOURCES: dict[str, Callable[[], list[Query]]] = {
     "datasources.yaml": from_datasources,
     "dashboards": from_dashboards,
+    "dashboard links": from_dashboard_links,
     "README.md": from_readme,
     "make local": from_make_local,
 }
