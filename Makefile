@@ -72,7 +72,7 @@ cluster-test: venv system-packages collector go-tools cluster-tools frontend-bui
 	@$(PY) -m pytest tests/cluster --timeout=1200
 
 bench: venv system-packages collector go-tools frontend-build
-	@echo "==> benchmarks (about 15 minutes); table on stdout, figures in bench/results/latest.json"
+	@echo "==> benchmarks (about 25 minutes; 1d runs under valgrind); table on stdout, figures in bench/results/latest.json"
 	@cd bench && ../$(PY) run.py
 
 local: venv system-packages collector go-tools frontend-build

@@ -20,6 +20,7 @@ from common import REPO, Row, progress
 MODULES = {
     "1-3": "instrumentation_cost",
     "1c": "cpu_per_request",
+    "1d": "instructions_per_request",
     "4": "gateway_throughput",
     "5": "freshness",
     "6": "browser_cost",

@@ -1,0 +1,46 @@
+"""One workload's requests in a loop, in process, for callgrind to count: `python request_loop.py
+<workload> <count>`. The app is the real one (create_app with its telemetry, MariaDB and Redis from
+the environment) driven through Flask's test client, so only gunicorn's own share is left out.
+Setup (signup, login, a warm cache) and the final flush of every queued span, record and metric
+cost the same whatever the count: instructions for N requests minus those for M < N, divided by
+N - M, is the cost of one request, its telemetry's export included."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
+
+from board import create_app  # noqa: E402
+
+PASSWORD = "bench-password-1"
+
+
+def requests_for(client, workload: str):
+    name = "loop_" + Path("/proc/self/stat").read_text().split()[0]
+    client.post("/api/auth/signup", json={"username": name, "password": PASSWORD})
+    if workload == "get":
+        client.get("/api/messages?limit=20")  # fill the cache: every request after is a hit
+        return lambda: client.get("/api/messages?limit=20")
+    if workload == "post":
+        client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+        return lambda: client.post("/api/messages", json={"body": "bench"})
+    if workload == "login":
+        return lambda: client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+    raise SystemExit(f"unknown workload {workload!r}")
+
+
+def main() -> None:
+    workload, count = sys.argv[1], int(sys.argv[2])
+    app = create_app()
+    client = app.test_client()
+    request = requests_for(client, workload)
+    for _ in range(count):
+        response = request()
+        assert response.status_code < 400, (response.status_code, response.get_data(as_text=True))
+    app.extensions["board"]["telemetry"].shutdown()
+
+
+if __name__ == "__main__":
+    main()
