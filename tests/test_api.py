@@ -181,3 +181,20 @@ def test_new_message_invalidates_the_cache(logged_in, mysql):
     logged_in.get("/api/messages")  # fill the cache
     created = logged_in.post("/api/messages", {"body": "fresh"}).json()
     assert logged_in.get("/api/messages?limit=1").json()["messages"][0]["id"] == created["id"]
+
+
+def test_a_list_cached_under_an_older_generation_is_never_served(logged_in, redis_srv):
+    """The race the generation guards against: a reader loaded the list before a write and stores
+    it after the write's invalidation. Its list is tagged with the old generation; readers pass it by."""
+    import json
+
+    logged_in.get("/api/messages")  # fill the cache under the current generation
+    conn = redis_srv.client()
+    stale_generation = conn.get("messages:generation") or "0"
+    created = logged_in.post("/api/messages", {"body": "after the slow reader"}).json()
+    stale = [{"id": 0, "author": "slow-reader", "body": "stale", "created_at": "2026-01-01T00:00:00.000Z"}]
+    conn.set("messages:latest", json.dumps({"generation": stale_generation, "messages": stale}), ex=60)
+    assert logged_in.get("/api/messages?limit=1").json()["messages"][0]["id"] == created["id"]
+    # ...and the fresh list replaced it, tagged with the current generation.
+    cached = json.loads(conn.get("messages:latest"))
+    assert cached["generation"] == conn.get("messages:generation") and cached["messages"][0]["id"] == created["id"]

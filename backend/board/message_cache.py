@@ -1,8 +1,10 @@
 """The newest messages cached in Redis, invalidated on write by bumping a generation counter.
 
-A reader that loaded from MariaDB before a write can only fill the old generation's key, which
-nobody reads any more, so a stale list never outlives the write that made it stale. Redis being
-down is not an error here: the caller reads MariaDB instead.
+The cached list carries the generation it was read under, and a reader takes it only when that is
+the current one: a reader that loaded from MariaDB before a write can only store a list tagged with
+the old generation, which no reader accepts any more, so a stale list never outlives the write that
+made it stale. The counter and the list come back in one MGET, so a cache hit is one round trip
+(and one span). Redis being down is not an error here: the caller reads MariaDB instead.
 """
 
 from __future__ import annotations
@@ -17,34 +19,28 @@ from . import redis_store
 log = logging.getLogger(__name__)
 
 GENERATION_KEY = "messages:generation"
+LATEST_KEY = "messages:latest"
 CACHED_COUNT = 100
 TTL_S = 300
 
 
-def _list_key(generation: str) -> str:
-    return f"messages:latest:{generation}"
-
-
-def generation() -> str | None:
+def lookup() -> tuple[str | None, list[dict] | None]:
+    """(current generation, its cached list or None); (None, None) when Redis is unavailable."""
     try:
-        return redis_store.client().get(GENERATION_KEY) or "0"
+        generation, raw = redis_store.client().mget(GENERATION_KEY, LATEST_KEY)
     except redis.RedisError as exc:
         log.warning("message cache unavailable: %s", type(exc).__name__)
-        return None
+        return None, None
+    generation = generation or "0"
+    if raw is None:
+        return generation, None
+    cached = json.loads(raw)
+    return generation, cached["messages"] if cached.get("generation") == generation else None
 
 
-def get(gen: str) -> list[dict] | None:
+def put(generation: str, messages: list[dict]) -> None:
     try:
-        raw = redis_store.client().get(_list_key(gen))
-    except redis.RedisError as exc:
-        log.warning("message cache read failed: %s", type(exc).__name__)
-        return None
-    return None if raw is None else json.loads(raw)
-
-
-def put(gen: str, messages: list[dict]) -> None:
-    try:
-        redis_store.client().set(_list_key(gen), json.dumps(messages), ex=TTL_S)
+        redis_store.client().set(LATEST_KEY, json.dumps({"generation": generation, "messages": messages}), ex=TTL_S)
     except redis.RedisError as exc:
         log.warning("message cache write failed: %s", type(exc).__name__)
 
@@ -53,5 +49,5 @@ def invalidate() -> None:
     try:
         redis_store.client().incr(GENERATION_KEY)
     except redis.RedisError as exc:
-        # The TTL bounds how long a stale list can be served if Redis comes back with the old key.
+        # The TTL bounds how long a stale list can be served if Redis comes back with the old counter.
         log.warning("message cache invalidation failed: %s", type(exc).__name__)

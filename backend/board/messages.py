@@ -52,11 +52,9 @@ def _latest_from_db(count: int) -> list[dict]:
 @bp.get("")
 def list_messages():
     limit = _limit()
-    generation = message_cache.generation()
-    if generation is not None:
-        cached = message_cache.get(generation)
-        if cached is not None:
-            return jsonify(messages=cached[:limit])
+    generation, cached = message_cache.lookup()
+    if cached is not None:
+        return jsonify(messages=cached[:limit])
     latest = _latest_from_db(MAX_LIMIT)
     if generation is not None:
         message_cache.put(generation, latest)
