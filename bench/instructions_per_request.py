@@ -56,7 +56,8 @@ def run(work_dir: Path) -> list[Row]:
             variants = {
                 "off": dict(base, OTEL_SDK_DISABLED="true"),
                 "on": base,
-                "10 % sampled": dict(base, OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1"),
+                "10 % sampled": dict(base, OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+                                     OTEL_TRACES_SAMPLER_ARG="0.1"),
             }
             rows = []
             for workload in COUNTS:
@@ -69,7 +70,8 @@ def run(work_dir: Path) -> list[Row]:
                     goal = GOALS[workload] if name == "on" else SAMPLED_GOAL
                     rows.append(Row("1d instructions/request", f"{LABELS[workload]} instructions {name} / off",
                                     ratio, "x", f"<= {goal}", ratio <= goal,
-                                    f"{counted[name] / 1e6:.2f} M vs {counted['off'] / 1e6:.2f} M instructions per request"))
+                                    f"{counted[name] / 1e6:.2f} M vs {counted['off'] / 1e6:.2f} M instructions "
+                                    f"per request"))
             return rows
     finally:
         cache.process.stop()

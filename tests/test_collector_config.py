@@ -55,7 +55,8 @@ def test_manifest_holds_exactly_the_components_the_configs_use():
                 used.update(key.split("/")[0] for key in (config.get(kind) or {}))
     # Component type names -> Go module directory names.
     module_of = {
-        "otlp": "otlpreceiver", "file_log": "filelogreceiver", "host_metrics": "hostmetricsreceiver", "memory_limiter": "memorylimiterprocessor",
+        "otlp": "otlpreceiver", "file_log": "filelogreceiver", "host_metrics": "hostmetricsreceiver",
+        "memory_limiter": "memorylimiterprocessor",
         "k8s_attributes": "k8sattributesprocessor", "resource": "resourceprocessor",
         "transform": "transformprocessor", "filter": "filterprocessor", "otlp_grpc": "otlpexporter",
         "otlp_http": "otlphttpexporter", "debug": "debugexporter", "health_check": "healthcheckextension",

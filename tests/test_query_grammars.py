@@ -3,9 +3,10 @@
 The grammars are `@grafana/lezer-logql` and `@grafana/lezer-traceql`, the lezer parsers Grafana's
 Loki and Tempo query editors use, pinned in tests/query_grammars/package-lock.json and run by
 tests/query_grammars/parse.mjs. Queries are collected from the Grafana provisioning files, the
-dashboards and their panels' links to Explore, the README and what `make local` prints, and rendered first the way Grafana (or a
-reader) would: provisioning's `$$` -> `$`, data-link variables (`${__tags}`, `${__span.traceId}`,
-`${__value.raw}`), dashboard variables (`$service` as a multi-value selection and as All) and the
+dashboards and their panels' links to Explore, the README and what `make local` prints, and
+rendered first the way Grafana (or a reader) would: provisioning's `$$` -> `$`, data-link variables
+(`${__tags}`, `${__span.traceId}`, `${__value.raw}`, a clicked series' `${__field.labels.*}`),
+dashboard variables (`$service` as a multi-value selection and as All) and the
 built-in intervals (`$__auto`), README placeholders (`"<that trace>"`, `=...`) as a trace id.
 """
 
@@ -208,7 +209,7 @@ def from_dashboards() -> list[Query]:
 
 
 # A data link's series labels as a click on a series fills them.
-FIELD_LABEL_SAMPLES = {"__field.labels.service": "backend", "__field.labels.http_route": "/api/messages/<int:message_id>",
+FIELD_LABEL_SAMPLES = {"__field.labels.service": "backend", "__field.labels.http_route": "/api/messages",
                        "__from": "1767225600000", "__to": "1767229200000"}
 
 
