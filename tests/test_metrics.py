@@ -30,6 +30,7 @@ from harness.otlp_payloads import browser_fetch_request, log_request, span_reque
 from harness.procs import REPO, poll_for
 
 PROMETHEUS_DIR = REPO / "k8s" / "prometheus"
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
 def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
@@ -135,14 +136,17 @@ def _frontend_counts(prometheus, at: float | None = None) -> dict[tuple[str, str
             **{(b["metric"]["span_name"], b["metric"]["le"]): float(b["value"][1]) for b in buckets}}
 
 
+def _span_metrics_key_attributes() -> list[str]:
+    """The resource attributes the gateway's span metrics connector counts per (gateway.yaml)."""
+    connector = yaml.safe_load(collector.GATEWAY_CONFIG.read_text())["connectors"]["span_metrics"]
+    return connector["resource_metrics_key_attributes"]
+
+
 def test_span_metrics_keep_one_stream_per_prometheus_series():
     """What makes a series in Prometheus (job from service.namespace/name, instance from
     service.instance.id, the promoted attributes) is what the connector counts per, no more."""
-    connector = yaml.safe_load(collector.GATEWAY_CONFIG.read_text())["connectors"]["span_metrics"]
     promoted = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())["otlp"]["promote_resource_attributes"]
-    assert connector["resource_metrics_key_attributes"] == ["service.namespace", "service.name", "service.instance.id",
-                                                            *promoted]
-
+    assert _span_metrics_key_attributes() == ["service.namespace", "service.name", "service.instance.id", *promoted]
 
 
 def _prometheus_label(attribute: str) -> str:
@@ -155,8 +159,7 @@ def test_prometheus_tells_apart_exactly_the_resources_the_span_metrics_connector
     """Asked of the real Prometheus rather than of the two files: spans from resources that differ
     in one key attribute each land in series of their own there, and a resource that differs only
     in something else (a browser's session.id) adds to its twin's count instead of overwriting it."""
-    keys = yaml.safe_load(collector.GATEWAY_CONFIG.read_text())["connectors"]["span_metrics"][
-        "resource_metrics_key_attributes"]
+    keys = _span_metrics_key_attributes()
     run = uuid.uuid4().hex[:8]
     base = {key: f"{key.replace('.', '-')}-{run}" for key in keys}
     resources = [{**base, "session.id": "a"}, {**base, "session.id": "b"},
@@ -164,17 +167,16 @@ def test_prometheus_tells_apart_exactly_the_resources_the_span_metrics_connector
     for resource in resources:
         body = span_request(resource["service.name"], uuid.uuid4().hex, {}, name=f"identity-{run}",
                             resource_extra={k: v for k, v in resource.items() if k != "service.name"})
-        resp = requests.post(f"{gateway.otlp_http}/v1/traces", data=body, timeout=10,
-                             headers={"Content-Type": "application/x-protobuf"})
+        resp = requests.post(f"{gateway.otlp_http}/v1/traces", data=body, timeout=10, headers=PROTOBUF)
         assert resp.status_code == 200, resp.text
 
     calls = f'traces_spanmetrics_calls_total{{span_name="identity-{run}"}}'
-    deadline = time.monotonic() + 60
-    series = prometheus.query(calls)
-    while sum(float(s["value"][1]) for s in series) < len(resources):
-        assert time.monotonic() < deadline, series
-        time.sleep(1)
+
+    def all_counted() -> list[dict]:
         series = prometheus.query(calls)
+        return series if sum(float(s["value"][1]) for s in series) >= len(resources) else []
+
+    series = poll_for(all_counted, 1, 60, f"{len(resources)} calls counted in {calls}", interval=1)
     counts = sorted(float(s["value"][1]) for s in series)
     assert counts == [1.0] * len(keys) + [2.0], [s["metric"] for s in series]
     # Every key attribute is one of the series' labels, and each variant differs from the twins in it.
@@ -186,6 +188,7 @@ def test_prometheus_tells_apart_exactly_the_resources_the_span_metrics_connector
         assert any(s["metric"][label] != twins[label] for s in series if s["value"][1] == "1"), key
     print(f"{len(series)} series for {len(resources)} resources; labels from the key list: {sorted(labels)}")
 
+
 def test_frontend_fetch_counts_per_span_name_and_status_are_exactly_what_browsers_sent(gateway, prometheus):
     """The browser's fetch spans, posted to the gateway as its OTLP exporter posts them (nginx's
     /otlp/ forwards there), from two sessions at once: PromQL returns exactly the calls sent per span
@@ -194,7 +197,7 @@ def test_frontend_fetch_counts_per_span_name_and_status_are_exactly_what_browser
     before = _frontend_counts(prometheus, before_at)
     for session, fetches in FRONTEND_FETCHES.items():
         resp = requests.post(f"{gateway.otlp_http}/v1/traces", data=browser_fetch_request(session, fetches), timeout=10,
-                             headers={"Content-Type": "application/x-protobuf"})
+                             headers=PROTOBUF)
         assert resp.status_code == 200, resp.text
     expected = {**FRONTEND_CALLS, **FRONTEND_BUCKETS}
 
@@ -247,8 +250,7 @@ def test_an_outage_shows_in_prometheus_as_a_stalled_export_and_a_rising_queue(ku
             trace_id = uuid.uuid4().hex
             for path, body in (("/v1/traces", span_request("outage-probe", trace_id, {}, count=100)),
                                ("/v1/logs", log_request("outage-probe", trace_id, "during the outage", {}))):
-                resp = requests.post(f"{gateway.otlp_http}{path}", data=body, timeout=10,
-                                     headers={"Content-Type": "application/x-protobuf"})
+                resp = requests.post(f"{gateway.otlp_http}{path}", data=body, timeout=10, headers=PROTOBUF)
                 assert resp.status_code == 200
         # The gateway pushes its own metrics every 15 s.
         queued = prometheus.wait_for('max(otelcol_exporter_queue_size{job="otel-gateway", exporter="otlp_grpc/tempo"}) '
