@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import REPO, Row, median, percentile, progress
@@ -95,23 +96,31 @@ def build(variant: str, out_dir: Path) -> None:
                     "--logLevel", "warn"], cwd=FRONTEND, env=env, check=True, capture_output=True, timeout=300)
 
 
-def load_once(context, url: str) -> dict:
-    """One first visit: a new page after the browser's HTTP cache and cookies were cleared. Besides
-    the page's own timings, Chromium's main-thread time spent running script (CDP Performance
-    metric ScriptDuration) once the app has rendered: the CPU the page's JS cost the visitor."""
+@contextmanager
+def first_visit(context, url: str, *cdp_setup: tuple[str, dict]):
+    """A new page loaded after the browser's HTTP cache and cookies were cleared, once the app has
+    rendered: yields (page, its CDP session). `cdp_setup`: CDP commands sent before navigating."""
     page = context.new_page()
     try:
         cdp = context.new_cdp_session(page)
         cdp.send("Network.clearBrowserCache")
         cdp.send("Network.clearBrowserCookies")
-        cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
+        for method, params in cdp_setup:
+            cdp.send(method, params)
         page.add_init_script(_MOUNT_OBSERVER_JS)
         page.goto(url, wait_until="load", timeout=30_000)
         page.wait_for_function("() => window.__benchMounted !== undefined", timeout=30_000)
-        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-        return {**page.evaluate(_TIMINGS_JS), "script_ms": metrics["ScriptDuration"] * 1000}
+        yield page, cdp
     finally:
         page.close()
+
+
+def load_once(context, url: str) -> dict:
+    """One first visit's timings, and Chromium's main-thread time spent running script (CDP
+    Performance metric ScriptDuration) once the app has rendered: the CPU the page's JS cost."""
+    with first_visit(context, url, ("Performance.enable", {"timeDomain": "threadTicks"})) as (page, cdp):
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        return {**page.evaluate(_TIMINGS_JS), "script_ms": metrics["ScriptDuration"] * 1000}
 
 
 PROFILE_LOADS = 10
@@ -121,19 +130,9 @@ def profile_once(context, url: str) -> dict[str, float]:
     """One first visit under Chromium's sampling profiler (CDP Profiler, 100 us), from navigation
     until the app has rendered: milliseconds of samples per script file (its basename), and per
     V8 pseudo-frame ("(garbage collector)", "(program)") for time in no script."""
-    page = context.new_page()
-    try:
-        cdp = context.new_cdp_session(page)
-        cdp.send("Network.clearBrowserCache")
-        cdp.send("Profiler.enable")
-        cdp.send("Profiler.setSamplingInterval", {"interval": 100})
-        cdp.send("Profiler.start")
-        page.add_init_script(_MOUNT_OBSERVER_JS)
-        page.goto(url, wait_until="load", timeout=30_000)
-        page.wait_for_function("() => window.__benchMounted !== undefined", timeout=30_000)
+    profiler = (("Profiler.enable", {}), ("Profiler.setSamplingInterval", {"interval": 100}), ("Profiler.start", {}))
+    with first_visit(context, url, *profiler) as (_, cdp):
         profile = cdp.send("Profiler.stop")["profile"]
-    finally:
-        page.close()
     where = {}
     for node in profile["nodes"]:
         frame = node["callFrame"]
