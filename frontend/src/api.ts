@@ -1,7 +1,7 @@
 // The one client for the backend's JSON API: every call and every error shape goes through here,
 // so components only see typed results or an ApiError carrying the trace id a user can report.
 
-import { captureContext, type InContext } from './trace-context'
+import { captureContext, runNow, type InContext } from './trace-context'
 
 export interface User {
   username: string
@@ -110,7 +110,7 @@ function client(inContext: InContext) {
 export type Api = ReturnType<typeof client>
 
 export const api = {
-  ...client((fn) => fn()),
+  ...client(runNow),
   /**
    * The same calls, each made in the trace that is active now. A handler that awaits one request
    * before making another calls this first, so both stay children of its click or submit span.

@@ -7,7 +7,8 @@
 export type InContext = <T>(fn: () => T) => T
 export type ContextCapture = () => InContext
 
-const plain: InContext = (fn) => fn()
+/** Runs a function as it is, in whatever context is active: the runner without telemetry. */
+export const runNow: InContext = (fn) => fn()
 let capture: ContextCapture | null = null
 
 export function setContextCapture(next: ContextCapture | null): void {
@@ -16,5 +17,5 @@ export function setContextCapture(next: ContextCapture | null): void {
 
 /** Call synchronously where the action starts (in the handler, before any `await`). */
 export function captureContext(): InContext {
-  return capture ? capture() : plain
+  return capture ? capture() : runNow
 }
