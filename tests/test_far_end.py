@@ -12,9 +12,7 @@ import requests
 from conftest import unique_name
 from harness import collector
 from harness.far_end import FarEnd
-from harness.otlp_payloads import log_request, span_request
-
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
+from harness.otlp_payloads import PROTOBUF, log_request, span_request
 
 
 @pytest.fixture

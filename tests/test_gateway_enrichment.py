@@ -16,9 +16,7 @@ import requests
 
 from harness import kustomize
 from harness.kube_objects import make_pod, make_replicaset
-from harness.otlp_payloads import log_request, span_request
-
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
+from harness.otlp_payloads import PROTOBUF, log_request, span_request
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,13 @@ import yaml
 from conftest import Api, unique_name
 from harness import collector, kustomize
 from harness.kube_objects import make_namespace, make_pod
-from harness.otlp_payloads import log_request
+from harness.otlp_payloads import PROTOBUF, log_request
 from harness.pod_logs import PodLogs, cri, cri_line
 from harness.proc_stats import cpu_seconds, status_kib
 from harness.procs import REPO
 
 LINE_LIMIT = 255_000  # what transform/loki-limits in gateway.yaml cuts a body to
 HOUR_NS = 3600 * 10**9
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 # Secrets printed in plain lines; test_zz_nothing_secret_reached_the_backends.py looks for these too.
 BEARER = "tok3n-abcdefghijklmnopqrstuvwxyz012345"

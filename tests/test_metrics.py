@@ -26,11 +26,10 @@ from harness import builds, collector
 from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
 from harness.alertmanager import TEST_TIMERS, for_tests
 from harness.far_end import FarEnd
-from harness.otlp_payloads import browser_fetch_request, log_request, span_request
+from harness.otlp_payloads import PROTOBUF, browser_fetch_request, log_request, span_request
 from harness.procs import REPO, poll_for
 
 PROMETHEUS_DIR = REPO / "k8s" / "prometheus"
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
 def _run(tool: str, *args: str) -> subprocess.CompletedProcess:

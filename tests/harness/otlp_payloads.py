@@ -13,6 +13,9 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
+# The header an OTLP/HTTP protobuf request carries; the requests built here are posted with it.
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
 
 def to_any_value(value: Any) -> AnyValue:
     """The OTLP value a decoded python value came from (otlp_sink.any_value, inverted)."""
