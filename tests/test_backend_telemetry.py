@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 
+import requests
+
 from conftest import TEST_PASSWORD, Api, unique_name
+from harness.backend import Backend, backend_env
+from harness.procs import free_port
 
 SERVER, CLIENT = 2, 3  # opentelemetry.proto.trace.v1.Span.SpanKind
 
@@ -99,6 +104,84 @@ def test_errors_are_recorded_on_the_span(backend, sink):
     root = sink.wait_for(lambda s: next((sp for sp in s.spans() if sp.trace_id == trace_id), None),
                          what="401 span")
     assert root.attributes.get("http.response.status_code", root.attributes.get("http.status_code")) == 401
+
+
+def test_server_spans_follow_the_http_conventions_and_continue_the_callers_trace(backend, sink):
+    parent_trace, parent_span = secrets.token_hex(16), secrets.token_hex(8)
+    resp = requests.get(f"{backend.url}/api/messages?limit=3&token=query-secret", timeout=10, headers={
+        "traceparent": f"00-{parent_trace}-{parent_span}-01", "User-Agent": "conventions-test/1.0"})
+    assert resp.status_code == 200
+    span = sink.wait_for(lambda s: next((sp for sp in s.spans() if sp.trace_id == parent_trace and sp.kind == SERVER),
+                                        None), what="SERVER span of the caller's trace")
+    assert span.parent_span_id == parent_span and span.name == "GET /api/messages"
+    assert {k: span.attributes.get(k) for k in ("http.request.method", "http.route", "http.response.status_code",
+                                                "url.path", "url.scheme", "user_agent.original")} == {
+        "http.request.method": "GET", "http.route": "/api/messages", "http.response.status_code": 200,
+        "url.path": "/api/messages", "url.scheme": "http", "user_agent.original": "conventions-test/1.0"}
+    assert span.attributes["client.address"] == "127.0.0.1" and span.attributes["server.port"] == backend.port
+    # The query string is client text: never recorded, so a token in it goes nowhere.
+    assert "query-secret" not in repr(span.attributes) and "url.query" not in span.attributes
+
+
+def test_unmatched_paths_and_probes_mint_no_span_names(backend, sink):
+    missing = f"/api/{unique_name('nope')}"
+    trace_id = requests.get(backend.url + missing, timeout=10).json()["error"]["trace_id"]
+    assert requests.get(backend.url + "/healthz", timeout=10).status_code == 200
+    span = sink.wait_for(lambda s: next((sp for sp in s.spans() if sp.trace_id == trace_id), None), what="404 span")
+    # Named by method alone: a scan of random paths cannot grow span names (or span metrics' series).
+    assert span.name == "GET" and "http.route" not in span.attributes, span
+    assert span.attributes["http.response.status_code"] == 404 and span.attributes["url.path"] == missing
+    assert span.status_code == 0, "a client's 404 is not the server's error"
+    assert not [sp for sp in sink.spans() if sp.attributes.get("url.path") in ("/healthz", "/readyz")]
+
+
+def test_a_5xx_marks_the_span_and_the_duration_point_as_errors(work_dir, mysql, redis_srv, sink):
+    # MariaDB's port closed: signup answers 503 at once, the deterministic server-side failure.
+    env = backend_env(dict(mysql.env(), MYSQL_PORT=str(free_port())), redis_srv.url, sink.endpoint,
+                      SCHEMA_AUTO_CREATE="false")
+    broken = Backend(work_dir / "logs-5xx", env, name="backend-5xx").start()
+    try:
+        resp = requests.post(f"{broken.url}/api/auth/signup", json={"username": unique_name(), "password": "x" * 12},
+                             timeout=30)
+        assert resp.status_code == 503, resp.text
+        trace_id = resp.json()["error"]["trace_id"]
+        span = sink.wait_for(lambda s: next((sp for sp in s.spans() if sp.trace_id == trace_id and sp.kind == SERVER),
+                                            None), what="503 span")
+        assert span.name == "POST /api/auth/signup" and span.status_code == 2  # STATUS_CODE_ERROR
+        assert span.attributes["error.type"] == "503" and span.attributes["http.response.status_code"] == 503
+        point = sink.wait_for(lambda s: next((p for p in s.metric_points("http.server.request.duration")
+                                              if p["attributes"].get("http.response.status_code") == 503), None),
+                              what="503 duration point")
+        assert point["attributes"]["error.type"] == "503" and point["attributes"]["http.route"] == "/api/auth/signup"
+    finally:
+        broken.stop()
+
+
+def test_sampling_is_parent_based_and_an_unsampled_request_still_logs_with_its_trace_id(work_dir, mysql, redis_srv,
+                                                                                         sink):
+    # Nothing sampled at the root (ratio 0): what a sampled deployment does to 100 % of some requests.
+    env = backend_env(mysql.env(), redis_srv.url, sink.endpoint, OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+                      OTEL_TRACES_SAMPLER_ARG="0")
+    sampled = Backend(work_dir / "logs-unsampled", env, name="backend-unsampled").start()
+    try:
+        api, name = Api(sampled.url), unique_name("unsampled")
+        api.post("/api/auth/signup", {"username": name, "password": TEST_PASSWORD})
+        refused = api.post("/api/auth/login", {"username": name, "password": "wrong-" + TEST_PASSWORD})
+        assert refused.status_code == 401
+        error_trace_id = refused.json()["error"]["trace_id"]
+        record = sink.wait_for(lambda s: next((r for r in s.logs() if r.body == "login failed"
+                                               and r.attributes.get("enduser.id") == name), None), what="login log")
+        # The log keeps the request's ids (its lines stay together in Loki, the error body's trace id
+        # finds them) and says in its flags that the trace was not kept.
+        assert record.trace_id == error_trace_id and record.span_id != "0" * 16 and record.flags & 1 == 0
+        # A caller's sampled decision carries through: the browser decides for the whole trace.
+        parent_trace = secrets.token_hex(16)
+        requests.get(f"{sampled.url}/api/messages", headers={"traceparent": f"00-{parent_trace}-{'ab' * 8}-01"},
+                     timeout=10).raise_for_status()
+        sink.wait_for(lambda s: any(sp.trace_id == parent_trace for sp in s.spans()), what="the caller's sampled trace")
+        assert not [sp for sp in sink.spans() if sp.trace_id == error_trace_id], "an unsampled request was exported"
+    finally:
+        sampled.stop()
 
 
 def test_no_secret_reaches_any_span_or_log(backend, sink):

@@ -16,7 +16,6 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.instrumentation.pymysql import PyMySQLInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -29,6 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from . import __version__
+from .request_telemetry import RequestTelemetry
 from .json_logs import build_stdout_handler
 
 DEFAULT_SERVICE_NAME = "backend"
@@ -144,9 +144,4 @@ def instrument_app(app: Flask, telemetry: Telemetry) -> None:
     if telemetry.tracer_provider is None:
         return
     # Probes are polled every few seconds by Kubernetes; tracing them would drown real requests.
-    # With OTEL_SEMCONV_STABILITY_OPT_IN=http (set by the deployment) the duration histogram is the
-    # stable http.server.request.duration in seconds, by http.route.
-    FlaskInstrumentor().instrument_app(
-        app, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
-        excluded_urls="healthz,readyz",
-    )
+    RequestTelemetry(app, telemetry.tracer_provider, telemetry.meter_provider, excluded_paths=("/healthz", "/readyz"))
