@@ -55,12 +55,12 @@ def connect(settings) -> pymysql.connections.Connection:
 def get_connection() -> pymysql.connections.Connection:
     if "db" not in g:
         settings = current_app.config["SETTINGS"]
+        state = current_app.extensions["board"]
         try:
-            conn = connect(settings)
+            conn = state["telemetry"].traced_sql(connect(settings))
         except _UNAVAILABLE as exc:
             log.warning("mysql connect failed: %s", type(exc).__name__)
             raise DependencyUnavailable("mysql") from exc
-        state = current_app.extensions["board"]
         if settings.schema_auto_create and not state.get("schema_ready"):
             schema.ensure(conn)
             state["schema_ready"] = True
