@@ -1,6 +1,6 @@
 """One workload's requests in a loop, in process, for callgrind to count: `python request_loop.py
-<workload> <count>`. The app is the real one (create_app with its telemetry, MariaDB and Redis from
-the environment) driven through Flask's test client, so only gunicorn's own share is left out.
+<workload> <count>` (`seed 0` fills the board first). The app is the real one (create_app with its
+telemetry, MariaDB and Redis from the environment) driven through Flask's test client, so only gunicorn's own share is left out.
 Setup (signup, login, a warm cache) and the final flush of every queued span, record and metric
 cost the same whatever the count: instructions for N requests minus those for M < N, divided by
 N - M, is the cost of one request, its telemetry's export included."""
@@ -15,14 +15,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
 from board import create_app  # noqa: E402
 
 PASSWORD = "bench-password-1"
+BOARD_MESSAGES = 20  # what the GET asks for (limit=20)
+
+
+def seed_board(client) -> None:
+    """Post messages until the board holds BOARD_MESSAGES, so that the GET returns a full page (an
+    empty board would count little but overhead). Run once, outside callgrind, before any count."""
+    client.post("/api/auth/signup", json={"username": "loop_seed", "password": PASSWORD})
+    client.post("/api/auth/login", json={"username": "loop_seed", "password": PASSWORD})
+    have = len(client.get(f"/api/messages?limit={BOARD_MESSAGES}").get_json()["messages"])
+    for i in range(have, BOARD_MESSAGES):
+        client.post("/api/messages", json={"body": f"seeded message {i}: a sentence of ordinary length"})
 
 
 def requests_for(client, workload: str):
     name = "loop_" + Path("/proc/self/stat").read_text().split()[0]
     client.post("/api/auth/signup", json={"username": name, "password": PASSWORD})
     if workload == "get":
-        client.get("/api/messages?limit=20")  # fill the cache: every request after is a hit
-        return lambda: client.get("/api/messages?limit=20")
+        client.get(f"/api/messages?limit={BOARD_MESSAGES}")  # fill the cache: every request after is a hit
+        return lambda: client.get(f"/api/messages?limit={BOARD_MESSAGES}")
     if workload == "post":
         client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
         return lambda: client.post("/api/messages", json={"body": "bench"})
@@ -35,6 +46,10 @@ def main() -> None:
     workload, count = sys.argv[1], int(sys.argv[2])
     app = create_app()
     client = app.test_client()
+    if workload == "seed":
+        seed_board(client)
+        app.extensions["board"]["telemetry"].shutdown()
+        return
     request = requests_for(client, workload)
     for _ in range(count):
         response = request()
