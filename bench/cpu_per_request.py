@@ -91,8 +91,8 @@ def _measure(work_dir: Path, deps: BackendDeps, drop: DropSink) -> list[Row]:
             with_metrics, without = median(cpu["on"]), median(cpu["on, no metrics"])
             rows.append(Row("1 CPU per request", f"{workload} CPU/request on / on without metrics",
                             with_metrics / without, "x", f"<= {METRICS_GOAL}", with_metrics / without <= METRICS_GOAL,
-                            f"{with_metrics:.0f} us vs {without:.0f} us per request: the metrics SDK (the Flask "
-                            f"instrumentation's http.server.request.duration, the board's counters, an export "
+                            f"{with_metrics:.0f} us vs {without:.0f} us per request: the metrics SDK "
+                            f"(http.server.request.duration, the board's counters, an export "
                             f"every {int(base['OTEL_METRIC_EXPORT_INTERVAL']) // 1000} s) on top of traces and logs"))
             for name in names[1:]:
                 ratio = median(cpu[name]) / off

@@ -21,6 +21,7 @@ from harness.procs import free_port
 ROUNDS = 5
 SECONDS = 4
 PASSWORD = "bench-password-1"
+BOARD_MESSAGES = 20  # what the GET asks for
 # What the backend runs with in the cluster, not the harness's short test delays.
 DEPLOYED_DELAYS = deployed_export_delays()
 
@@ -33,11 +34,20 @@ def _login(url: str) -> tuple[str, str]:
     return name, http.cookies["session"]
 
 
+def _seed_board(url: str, cookie: str) -> None:
+    """Post until the board holds BOARD_MESSAGES: the GET returns a full page, not an empty list."""
+    have = len(requests.get(f"{url}/api/messages?limit={BOARD_MESSAGES}", timeout=10).json()["messages"])
+    for i in range(have, BOARD_MESSAGES):
+        requests.post(url + "/api/messages", json={"body": f"seeded message {i}: a sentence of ordinary length"},
+                      cookies={"session": cookie}, timeout=10).raise_for_status()
+
+
 def workloads(url: str) -> dict[str, dict]:
     name, cookie = _login(url)
+    _seed_board(url, cookie)
     requests.get(url + "/api/messages", timeout=10)  # warm the cache
     return {
-        "GET /api/messages (cache hit)": {"url": url + "/api/messages?limit=20"},
+        "GET /api/messages (cache hit)": {"url": f"{url}/api/messages?limit={BOARD_MESSAGES}"},
         "POST /api/messages": {"url": url + "/api/messages", "method": "POST", "body": {"body": "bench"},
                                "cookie": cookie},
         "POST /api/auth/login": {"url": url + "/api/auth/login", "method": "POST",
