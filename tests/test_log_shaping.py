@@ -45,7 +45,7 @@ def node(kube_api, gateway, tmp_path_factory):
     kube_api.add_namespace(make_namespace(namespace))
     # GOMEMLIMIT as the DaemonSet sets it, so the flood test sees the deployed agent's memory.
     agent = collector.agent(tmp_path_factory.mktemp("agent"), kube_api, gateway, str(root / "*/*/*.log"),
-                            name="agent-shaping", GOMEMLIMIT=container_env("otel-agent", "GOMEMLIMIT")).start()
+                            name="agent-shaping", **go_runtime_env("otel-agent")).start()
     yield {"namespace": namespace, "root": root, "kube": kube_api, "agent": agent}
     agent.stop()
 
@@ -57,8 +57,9 @@ def container(component: str) -> dict:
     return workload["spec"]["template"]["spec"]["containers"][0]
 
 
-def container_env(component: str, name: str) -> str:
-    return next(e["value"] for e in container(component)["env"] if e["name"] == name)
+def go_runtime_env(component: str) -> dict[str, str]:
+    """GOGC and GOMEMLIMIT as the manifest sets them: the flood's CPU and memory depend on both."""
+    return {e["name"]: e["value"] for e in container(component)["env"] if e["name"] in ("GOGC", "GOMEMLIMIT")}
 
 
 def memory_limit_kib(component: str) -> int:
@@ -207,17 +208,18 @@ def test_secrets_in_plain_lines_are_masked_and_the_rest_kept(node, loki):
 
 FLOOD_LINES = 200_000
 QUIET_EVERY_S = 1.0
-QUIET_LATENCY_S = 10.0  # what the issue asks; measured, not yet met (see the docstring below)
+QUIET_LATENCY_S = 10.0  # one noisy pod must not hold another's lines back longer than this
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_a_flood_from_one_pod_loses_nothing_and_stays_within_memory_limits(node, gateway, far_end):
-    """Every line of the flood and of a quiet pod beside it arrives once, and the agent's and the
-    gateway's peak memory stays under their pods' limits. The quiet pod's delay is printed, not
-    asserted: the agent reads each file to its end in a poll, so a line written during the flood
-    waits for the flood's read (about 11-12 s for 200,000 lines here, at ~55 us of agent CPU a
-    line), over the 10 s the issue asks for; see the README's reliability section."""
+def test_a_flood_from_one_pod_loses_nothing_starves_no_one_and_stays_within_memory_limits(node, gateway, far_end):
+    """Every line of the flood and of a quiet pod beside it arrives once, the quiet pod's within
+    QUIET_LATENCY_S, and the agent's and the gateway's peak memory stays under their pods' limits.
+    The agent reads each file to its end in a poll (filelog has no per-poll budget: contrib #17846),
+    so a quiet line written during the flood waits for the flood's whole read: the bound holds by
+    the agent's speed: about 26 us of CPU a line with the manifest's GOGC, the slowest quiet line
+    6.6-6.8 s on the 2-core AMD EPYC; see the README's reliability section."""
     noisy, quiet = pod(node, "flood"), pod(node, "quiet")
     written: dict[str, int] = {}  # quiet line -> when it was written (ns)
     stop = threading.Event()
@@ -267,4 +269,5 @@ def test_a_flood_from_one_pod_loses_nothing_and_stays_within_memory_limits(node,
           + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items()))
     assert len({r.body for r in flood}) == len(flood) == FLOOD_LINES
     assert set(quiet_latency) == set(written)
+    assert max(quiet_latency.values()) <= QUIET_LATENCY_S, quiet_latency
     assert agent_kib < memory_limit_kib("otel-agent") and gateway_kib < memory_limit_kib("otel-gateway")
