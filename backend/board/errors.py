@@ -63,7 +63,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
-        # The Flask instrumentation records the exception on the SERVER span; the client gets no stack trace.
+        # On the SERVER span (whose 500 marks it an error: request_telemetry); the client gets no stack trace.
         trace.get_current_span().record_exception(err)
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal error")
