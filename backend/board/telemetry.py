@@ -14,9 +14,7 @@ from typing import Any
 
 from flask import Flask
 from opentelemetry import _logs, metrics, trace
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.instrumentation.pymysql import PyMySQLInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -30,6 +28,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from . import __version__
 from .json_logs import build_stdout_handler
+from .otlp_export import LogExporter, SpanExporter
 from .request_telemetry import RequestTelemetry
 
 DEFAULT_SERVICE_NAME = "backend"
@@ -77,13 +76,13 @@ def build_resource() -> Resource:
 
 def build_tracer_provider(resource: Resource) -> TracerProvider:
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(SpanExporter()))
     return provider
 
 
 def build_logger_provider(resource: Resource) -> LoggerProvider:
     provider = LoggerProvider(resource=resource)
-    provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    provider.add_log_record_processor(BatchLogRecordProcessor(LogExporter()))
     return provider
 
 
@@ -109,7 +108,8 @@ def configure_logging(service_name: str, logger_provider: LoggerProvider | None)
         handler._board_handler = True  # so a second create_app in one process replaces, not duplicates
         root.addHandler(handler)
     # The exporters' own connection errors must not loop back into the OTLP pipeline they report on.
-    for noisy in ("opentelemetry.exporter", "urllib3", "opentelemetry.sdk._shared_internal"):
+    for noisy in ("opentelemetry.exporter", "urllib3", "opentelemetry.sdk._shared_internal", "board.otlp_encoding",
+                  "board.otlp_export"):
         logging.getLogger(noisy).propagate = False
 
 
