@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 from opentelemetry import trace
 
-# LogRecord attributes that are not user-supplied `extra=` fields.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# LogRecord attributes that are not user-supplied `extra=` fields (otlp_logs reads them too).
+STANDARD_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,7 +31,7 @@ class JsonFormatter(logging.Formatter):
             entry["trace_id"] = format(ctx.trace_id, "032x")
             entry["span_id"] = format(ctx.span_id, "016x")
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in STANDARD_RECORD_FIELDS and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

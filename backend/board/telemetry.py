@@ -15,11 +15,9 @@ from typing import Any
 from flask import Flask
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.instrumentation.pymysql import PyMySQLInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -29,6 +27,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from . import __version__
 from .json_logs import build_stdout_handler
 from .otlp_export import LogExporter, SpanExporter
+from .otlp_logs import OtlpLogHandler, otlp_log_handler
 from .request_telemetry import RequestTelemetry
 
 DEFAULT_SERVICE_NAME = "backend"
@@ -40,6 +39,7 @@ class Telemetry:
     tracer_provider: TracerProvider | None
     logger_provider: LoggerProvider | None
     meter_provider: MeterProvider | None = None
+    log_handler: logging.Handler | None = None  # records to OTLP; stdout's is configure_logging's
 
     def traced_sql(self, connection: Any) -> Any:
         """The connection, wrapped so that its statements become CLIENT spans when the current
@@ -80,10 +80,9 @@ def build_tracer_provider(resource: Resource) -> TracerProvider:
     return provider
 
 
-def build_logger_provider(resource: Resource) -> LoggerProvider:
+def build_log_export(resource: Resource) -> tuple[LoggerProvider, OtlpLogHandler]:
     provider = LoggerProvider(resource=resource)
-    provider.add_log_record_processor(BatchLogRecordProcessor(LogExporter()))
-    return provider
+    return provider, otlp_log_handler(provider, LogExporter())
 
 
 def build_meter_provider(resource: Resource) -> MeterProvider | None:
@@ -95,15 +94,15 @@ def build_meter_provider(resource: Resource) -> MeterProvider | None:
     return MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
 
 
-def configure_logging(service_name: str, logger_provider: LoggerProvider | None) -> None:
+def configure_logging(service_name: str, otlp_handler: logging.Handler | None) -> None:
     root = logging.getLogger()
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     for handler in list(root.handlers):
         if getattr(handler, "_board_handler", False):
             root.removeHandler(handler)
     handlers: list[logging.Handler] = [build_stdout_handler(service_name)]
-    if logger_provider is not None:
-        handlers.append(LoggingHandler(logger_provider=logger_provider))
+    if otlp_handler is not None:
+        handlers.append(otlp_handler)
     for handler in handlers:
         handler._board_handler = True  # so a second create_app in one process replaces, not duplicates
         root.addHandler(handler)
@@ -130,7 +129,7 @@ def init_process_telemetry() -> Telemetry:
             )
         resource = build_resource()
         tracer_provider = build_tracer_provider(resource)
-        logger_provider = build_logger_provider(resource)
+        logger_provider, log_handler = build_log_export(resource)
         meter_provider = build_meter_provider(resource)
         trace.set_tracer_provider(tracer_provider)
         _logs.set_logger_provider(logger_provider)
@@ -140,8 +139,8 @@ def init_process_telemetry() -> Telemetry:
         # passes no meter on. SQL spans come per connection: Telemetry.traced_sql.
         RedisInstrumentor().instrument(tracer_provider=tracer_provider)
         telemetry = Telemetry(str(resource.attributes["service.name"]), tracer_provider, logger_provider,
-                              meter_provider)
-    configure_logging(telemetry.service_name, telemetry.logger_provider)
+                              meter_provider, log_handler)
+    configure_logging(telemetry.service_name, telemetry.log_handler)
     return telemetry
 
 
