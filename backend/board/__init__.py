@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.extensions["board"] = {
-        "redis": redis_store.build_client(settings),
+        "redis": process_telemetry.redis_clients(redis_store.build_client(settings)),
         "telemetry": process_telemetry,
         "metrics": app_metrics.BoardMetrics.create(process_telemetry.meter_provider),
     }

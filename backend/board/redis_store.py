@@ -26,7 +26,8 @@ def build_client(settings) -> redis.Redis:
 
 
 def client() -> redis.Redis:
-    return current_app.extensions["board"]["redis"]
+    """This request's client: the traced twin when its trace is kept (Telemetry.redis_clients)."""
+    return current_app.extensions["board"]["redis"].for_current_span()
 
 
 @contextmanager

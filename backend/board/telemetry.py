@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from flask import Flask
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -50,11 +51,30 @@ class Telemetry:
             return connection
         return PyMySQLInstrumentor.instrument_connection(connection, tracer_provider=self.tracer_provider)
 
+    def redis_clients(self, client: redis.Redis) -> RedisClients:
+        """The client, and a twin on its connection pool whose commands become CLIENT spans. The
+        instrumentation's wrapper formats the command, names and starts a span even when the
+        request's trace is dropped; RedisClients.for_current_span spares unsampled requests that."""
+        if self.tracer_provider is None:
+            return RedisClients(client, client)
+        traced = redis.Redis(connection_pool=client.connection_pool)
+        RedisInstrumentor.instrument_client(traced, tracer_provider=self.tracer_provider)
+        return RedisClients(client, traced)
+
     def shutdown(self) -> None:
         """Flush what is queued; called when a gunicorn worker exits."""
         for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
             if provider is not None:
                 provider.shutdown()
+
+
+@dataclass(frozen=True)
+class RedisClients:
+    plain: redis.Redis
+    traced: redis.Redis
+
+    def for_current_span(self) -> redis.Redis:
+        return self.traced if trace.get_current_span().is_recording() else self.plain
 
 
 def sdk_disabled() -> bool:
@@ -135,9 +155,8 @@ def init_process_telemetry() -> Telemetry:
         _logs.set_logger_provider(logger_provider)
         if meter_provider is not None:
             metrics.set_meter_provider(meter_provider)
-        # No metrics from Redis's or PyMySQL's instrumentation: redis-py's records none, PyMySQL's
-        # passes no meter on. SQL spans come per connection: Telemetry.traced_sql.
-        RedisInstrumentor().instrument(tracer_provider=tracer_provider)
+        # Redis and SQL spans come per client and per connection (Telemetry.redis_clients,
+        # traced_sql), for kept traces only. Neither instrumentation records metrics here.
         telemetry = Telemetry(str(resource.attributes["service.name"]), tracer_provider, logger_provider,
                               meter_provider, log_handler)
     configure_logging(telemetry.service_name, telemetry.log_handler)
