@@ -6,6 +6,7 @@ import statistics
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 # The benchmarks start components with the same harness as the tests.
@@ -36,6 +37,16 @@ def percentile(values: list[float], pct: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+BOARD_MESSAGES = 20  # what the benchmarks' GET asks for (limit=20): a full page, as a user sees it
+
+
+def seed_board(have: int, post: Callable[[dict], object]) -> None:
+    """Post messages (one JSON body each through `post`) until the board holds BOARD_MESSAGES: an
+    empty board would measure little but overhead. `have` is how many it holds already."""
+    for i in range(have, BOARD_MESSAGES):
+        post({"body": f"seeded message {i}: a sentence of ordinary length"})
 
 
 def progress(message: str) -> None:

@@ -13,7 +13,7 @@ import requests
 
 import wrk
 from blackhole import Blackhole
-from common import deployed_export_delays, Row, median, progress
+from common import BOARD_MESSAGES, deployed_export_delays, Row, median, progress, seed_board
 from backend_deps import BackendDeps, backend_deps
 from harness.backend import Backend, backend_env
 from harness.procs import free_port
@@ -21,7 +21,6 @@ from harness.procs import free_port
 ROUNDS = 5
 SECONDS = 4
 PASSWORD = "bench-password-1"
-BOARD_MESSAGES = 20  # what the GET asks for
 # What the backend runs with in the cluster, not the harness's short test delays.
 DEPLOYED_DELAYS = deployed_export_delays()
 
@@ -34,17 +33,15 @@ def _login(url: str) -> tuple[str, str]:
     return name, http.cookies["session"]
 
 
-def _seed_board(url: str, cookie: str) -> None:
-    """Post until the board holds BOARD_MESSAGES: the GET returns a full page, not an empty list."""
+def _fill_board(url: str, cookie: str) -> None:
     have = len(requests.get(f"{url}/api/messages?limit={BOARD_MESSAGES}", timeout=10).json()["messages"])
-    for i in range(have, BOARD_MESSAGES):
-        requests.post(url + "/api/messages", json={"body": f"seeded message {i}: a sentence of ordinary length"},
-                      cookies={"session": cookie}, timeout=10).raise_for_status()
+    seed_board(have, lambda body: requests.post(url + "/api/messages", json=body, cookies={"session": cookie},
+                                                timeout=10).raise_for_status())
 
 
 def workloads(url: str) -> dict[str, dict]:
     name, cookie = _login(url)
-    _seed_board(url, cookie)
+    _fill_board(url, cookie)
     requests.get(url + "/api/messages", timeout=10)  # warm the cache
     return {
         "GET /api/messages (cache hit)": {"url": f"{url}/api/messages?limit={BOARD_MESSAGES}"},

@@ -13,19 +13,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
 
 from board import create_app  # noqa: E402
+from common import BOARD_MESSAGES, seed_board  # noqa: E402
 
 PASSWORD = "bench-password-1"
-BOARD_MESSAGES = 20  # what the GET asks for (limit=20)
 
 
-def seed_board(client) -> None:
-    """Post messages until the board holds BOARD_MESSAGES, so that the GET returns a full page (an
-    empty board would count little but overhead). Run once, outside callgrind, before any count."""
+def fill_board(client) -> None:
+    """Run once, outside callgrind, before any count."""
     client.post("/api/auth/signup", json={"username": "loop_seed", "password": PASSWORD})
     client.post("/api/auth/login", json={"username": "loop_seed", "password": PASSWORD})
     have = len(client.get(f"/api/messages?limit={BOARD_MESSAGES}").get_json()["messages"])
-    for i in range(have, BOARD_MESSAGES):
-        client.post("/api/messages", json={"body": f"seeded message {i}: a sentence of ordinary length"})
+    seed_board(have, lambda body: client.post("/api/messages", json=body))
 
 
 def requests_for(client, workload: str):
@@ -47,7 +45,7 @@ def main() -> None:
     app = create_app()
     client = app.test_client()
     if workload == "seed":
-        seed_board(client)
+        fill_board(client)
         app.extensions["board"]["telemetry"].shutdown()
         return
     request = requests_for(client, workload)

@@ -93,7 +93,8 @@ class RequestTelemetry:
             status_code = int(status[:3])
             return start_response(status, headers, exc_info)
 
-        token = context.attach(trace.set_span_in_context(span))
+        span_context = trace.set_span_in_context(span)
+        token = context.attach(span_context)
         try:
             return self._app(environ, _start_response)
         except Exception as exc:
@@ -101,9 +102,10 @@ class RequestTelemetry:
             raise
         finally:
             context.detach(token)
-            self._finish(span, environ, method, status_code, default_timer() - started)
+            self._finish(span, span_context, environ, method, status_code, default_timer() - started)
 
-    def _finish(self, span: trace.Span, environ: dict, method: str, status_code: int, duration_s: float) -> None:
+    def _finish(self, span: trace.Span, span_context: context.Context, environ: dict, method: str, status_code: int,
+                duration_s: float) -> None:
         route = environ.get(_ROUTE_KEY)
         error_type = str(status_code) if status_code >= 500 else None
         if span.is_recording():
@@ -121,7 +123,8 @@ class RequestTelemetry:
             attributes[HTTP_ROUTE] = route
         if error_type:
             attributes[ERROR_TYPE] = error_type
-        self._duration.record(duration_s, attributes, context=trace.set_span_in_context(span))
+        # The span's context, so that a kept trace's duration carries it as an exemplar.
+        self._duration.record(duration_s, attributes, context=span_context)
 
 
 def _note_route() -> None:
