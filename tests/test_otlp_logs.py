@@ -42,6 +42,7 @@ def log_the_same_records(log: logging.Logger) -> None:
     with trace.use_span(NonRecordingSpan(unsampled)):
         log.debug("unsampled request: ids kept, flags say so")
     log.critical("alert", extra={"event.name": "board.alert"})
+    log.critical("alert", extra={"event.name": "older", "otel.event.name": "board.alert"})
     log.log(5, "below DEBUG")
     log.log(60, "above CRITICAL")
 
@@ -73,7 +74,7 @@ def test_our_handler_gives_the_records_the_maintained_one_gives():
             log.removeHandler(handler)
     assert our_provider.force_flush()
     expected, got = maintained.get_finished_logs(), ours.get_finished_logs()
-    assert len(got) == len(expected) == 8
+    assert len(got) == len(expected) == 9
     assert decoded(got) == decoded(expected)
     attributes = dict(got[1].log_record.attributes)
     assert attributes["object"] == "opaque value" and attributes["tags"] == ("a", "b")

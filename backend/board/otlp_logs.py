@@ -30,7 +30,6 @@ from .json_logs import STANDARD_RECORD_FIELDS
 
 _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 _PLAIN = (str, int, float, bool, bytes, type(None))
-_EVENT_NAME_KEYS = ("otel.event.name", "event.name")
 
 
 def _attribute(value: Any) -> Any:
@@ -66,9 +65,10 @@ class OtlpLogHandler(logging.Handler):
     def _translate(self, record: logging.LogRecord) -> ReadableLogRecord:
         attributes = {k: _attribute(v) for k, v in vars(record).items()
                       if k not in STANDARD_RECORD_FIELDS and not k.startswith("_")}
-        event_name = None
-        for key in _EVENT_NAME_KEYS:
-            event_name = attributes.pop(key, None) or event_name
+        event_name = attributes.pop("otel.event.name", None)
+        deprecated_event_name = attributes.pop("event.name", None)  # the older attribute, second
+        if event_name is None:
+            event_name = deprecated_event_name
         if record.exc_info and record.exc_info[0] is not None:
             kind, error, tb = record.exc_info
             attributes["exception.type"] = kind.__name__

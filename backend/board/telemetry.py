@@ -40,7 +40,6 @@ class Telemetry:
     tracer_provider: TracerProvider | None
     logger_provider: LoggerProvider | None
     meter_provider: MeterProvider | None = None
-    log_handler: logging.Handler | None = None  # records to OTLP; stdout's is configure_logging's
 
     def traced_sql(self, connection: Any) -> Any:
         """The connection, wrapped so that its statements become CLIENT spans when the current
@@ -134,6 +133,7 @@ def configure_logging(service_name: str, otlp_handler: logging.Handler | None) -
 
 def init_process_telemetry() -> Telemetry:
     """Install global providers once per process (OTel's API allows setting them only once)."""
+    log_handler = None
     if sdk_disabled():
         telemetry = Telemetry(_service_name(), None, None)
     else:
@@ -158,8 +158,8 @@ def init_process_telemetry() -> Telemetry:
         # Redis and SQL spans come per client and per connection (Telemetry.redis_clients,
         # traced_sql), for kept traces only. Neither instrumentation records metrics here.
         telemetry = Telemetry(str(resource.attributes["service.name"]), tracer_provider, logger_provider,
-                              meter_provider, log_handler)
-    configure_logging(telemetry.service_name, telemetry.log_handler)
+                              meter_provider)
+    configure_logging(telemetry.service_name, log_handler)
     return telemetry
 
 
