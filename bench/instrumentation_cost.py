@@ -52,7 +52,7 @@ def workloads(url: str) -> dict[str, dict]:
     }
 
 
-def _interleaved(variants: dict[str, str], workload: str) -> dict[str, list[wrk.WrkResult]]:
+def interleaved(variants: dict[str, str], workload: str) -> dict[str, list[wrk.WrkResult]]:
     loads = {v: workloads(url)[workload] for v, url in variants.items()}
     results: dict[str, list[wrk.WrkResult]] = {v: [] for v in variants}
     names = list(variants)
@@ -89,7 +89,7 @@ def _measure(work_dir: Path, deps: BackendDeps, hole: Blackhole) -> list[Row]:
         goals = {"GET /api/messages (cache hit)": 1.25, "POST /api/messages": 1.15, "POST /api/auth/login": 1.15}
         for workload, p50_goal in goals.items():
             progress(f"benchmark 1: {workload}, telemetry on vs off, {ROUNDS} rounds x {SECONDS}s each")
-            res = _interleaved({"on": urls["on"], "off": urls["off"]}, workload)
+            res = interleaved({"on": urls["on"], "off": urls["off"]}, workload)
             p50 = median([r.p50_ms for r in res["on"]]) / median([r.p50_ms for r in res["off"]])
             p99 = median([r.p99_ms for r in res["on"]]) / median([r.p99_ms for r in res["off"]])
             rps = median([r.rps for r in res["on"]]) / median([r.rps for r in res["off"]])
@@ -103,7 +103,7 @@ def _measure(work_dir: Path, deps: BackendDeps, hole: Blackhole) -> list[Row]:
                             rps >= 0.80))
 
         progress(f"benchmark 2: POST /api/messages with the gateway up, refusing, hanging; {ROUNDS} rounds")
-        res = _interleaved({k: urls[k] for k in ("on", "refused", "hanging")}, "POST /api/messages")
+        res = interleaved({k: urls[k] for k in ("on", "refused", "hanging")}, "POST /api/messages")
         p99_up = median([r.p99_ms for r in res["on"]])
         for variant, label in (("refused", "refusing connections"), ("hanging", "accepting TCP, never answering")):
             ratio = median([r.p99_ms for r in res[variant]]) / p99_up
