@@ -14,8 +14,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import common  # noqa: F401 (puts tests/ on sys.path for the harness)
-import harness.backend
 import instrumentation_cost
 from backend_deps import backend_deps
 from blackhole import Blackhole
@@ -33,10 +31,9 @@ def main(other_backend: Path) -> None:
                       "hanging": {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{hole.port}"}}
         backends = {}
         for tree, directory in (("this", REPO / "backend"), ("other", other_backend)):
-            harness.backend.BACKEND_DIR = directory  # Backend reads it when it builds its process
             for collector, env in collectors.items():
-                backends[f"{tree}, {collector}"] = Backend(work, dict(base, **env), name=f"{tree}-{collector}")
-        harness.backend.BACKEND_DIR = REPO / "backend"
+                backends[f"{tree}, {collector}"] = Backend(work, dict(base, **env), name=f"{tree}-{collector}",
+                                                           directory=directory)
         try:
             for backend in backends.values():
                 backend.start()

@@ -42,11 +42,13 @@ def backend_env(mysql_env: dict[str, str], redis_url: str, otlp_endpoint: str | 
 
 
 class Backend:
-    def __init__(self, log_dir: Path, env: dict[str, str], name: str = "backend", port: int | None = None):
+    def __init__(self, log_dir: Path, env: dict[str, str], name: str = "backend", port: int | None = None,
+                 directory: Path = BACKEND_DIR):
+        """`directory`: the backend tree to run (bench/compare_backends.py runs another checkout's)."""
         self.port = port or free_port()
         env = dict(env, PORT=str(self.port))
         self.process = Process(
-            name, gunicorn_argv(), log_dir, env=env, cwd=BACKEND_DIR,
+            name, gunicorn_argv(), log_dir, env=env, cwd=directory,
             ready=lambda: http_ok(f"{self.url}/healthz"), ready_timeout=60,
         )
 
