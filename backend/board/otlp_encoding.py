@@ -102,10 +102,8 @@ class Encoder:
         return self._by_resource_and_scope(((s.resource, s.instrumentation_scope, self._span(s)) for s in spans))
 
     def logs(self, records: Iterable[Any]) -> bytes:
-        """ExportLogsServiceRequest for SDK ReadableLogRecords."""
-        return self._by_resource_and_scope(
-            ((r.resource, r.instrumentation_scope, self._log_record(r.log_record, r.dropped_attributes))
-             for r in records))
+        """ExportLogsServiceRequest for otlp_logs.QueuedLogs."""
+        return self._by_resource_and_scope(((r.resource, r.instrumentation_scope, self._log_record(r)) for r in records))
 
     def _by_resource_and_scope(self, items: Iterable[tuple[Any, Any, bytes]]) -> bytes:
         # Resources by identity (a provider has one; hashing one serialises its attributes to JSON),
@@ -211,33 +209,22 @@ class Encoder:
         parts += (b"\x85\x01", _FIXED32(_HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)))
         return b"".join(parts)
 
-    def _log_record(self, record: Any, dropped_attributes: int) -> bytes:
+    def _log_record(self, record: Any) -> bytes:
         """logs.v1.LogRecord{time_unix_nano=1, severity_number=2, severity_text=3, body=5,
-        attributes=6, dropped_attributes_count=7, flags=8, trace_id=9, span_id=10,
-        observed_time_unix_nano=11, event_name=12}."""
-        parts = []
-        if record.timestamp:
-            parts += (b"\x09", _FIXED64(record.timestamp))
-        severity = getattr(record.severity_number, "value", None)
-        if severity:
-            parts += (b"\x10", _varint(severity))
+        attributes=6, flags=8, trace_id=9, span_id=10, observed_time_unix_nano=11, event_name=12}.
+        Our handler drops no attributes, so dropped_attributes_count=7 is never written."""
+        parts = [b"\x09", _FIXED64(record.time_unix_nano)]
+        if record.severity_number:
+            parts += (b"\x10", _varint(record.severity_number))
         if record.severity_text:
             parts.append(_field(b"\x1a", _text(record.severity_text)))
-        try:
-            parts.append(_field(b"\x2a", _any_value(record.body)))
-        except (TypeError, ValueError):  # a body is the whole record: kept as text, not dropped
-            parts.append(_field(b"\x2a", _any_value(str(record.body))))
+        parts.append(_field(b"\x2a", _field(b"\x0a", _text(record.body))))
         parts.append(self._attrs(b"\x32", record.attributes))
-        if dropped_attributes:
-            parts += (b"\x38", _varint(dropped_attributes))
         if record.trace_flags:
-            parts += (b"\x45", _FIXED32(int(record.trace_flags)))
+            parts += (b"\x45", _FIXED32(record.trace_flags))
         if record.trace_id:
-            parts += (b"\x4a\x10", record.trace_id.to_bytes(16, "big"))
-        if record.span_id:
-            parts += (b"\x52\x08", record.span_id.to_bytes(8, "big"))
-        if record.observed_timestamp:
-            parts += (b"\x59", _FIXED64(record.observed_timestamp))
+            parts += (b"\x4a\x10", record.trace_id.to_bytes(16, "big"), b"\x52\x08", record.span_id.to_bytes(8, "big"))
+        parts += (b"\x59", _FIXED64(record.observed_time_unix_nano))
         if record.event_name:
             parts.append(_field(b"\x62", _text(record.event_name)))
         return b"".join(parts)

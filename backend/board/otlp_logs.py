@@ -4,15 +4,19 @@ The maintained path (opentelemetry-instrumentation-logging's LoggingHandler, the
 and BatchLogRecordProcessor) builds each record three times over: an API record, a writable SDK
 record whose attributes are cleaned into a BoundedAttributes, and a shallow copy for the queue, and
 looks the Logger up per record: with the maintained encoder, 100-115 us of CPU per record more
-than the stdout JSON line alone (benchmark 3), against about 54 us with this handler and
-otlp_encoding. This handler builds the one ReadableLogRecord the exporter reads and queues it on
-the SDK's own batch processor (its worker thread, queue limit, schedule, flush on shutdown and fork
-handling stay the SDK's). What a record carries is what LoggingHandler gives it
-(tests/test_otlp_logs.py): severity, body, `extra=` fields as attributes, exception.* for
-exc_info, the active span's trace_id/span_id/flags, and the stdlib logger's name as
-instrumentation scope. Attribute values of other types are written as str(), as the stdout JSON
-line writes them. Not applied: the SDK's OTEL_ATTRIBUTE_COUNT_LIMIT / _VALUE_LENGTH_LIMIT, which
-no record of ours comes near (a few `extra=` fields each).
+than the stdout JSON line alone (benchmark 3). This handler takes what the exporter needs of a
+record into one flat tuple (QueuedLog), which otlp_encoding writes as an OTLP LogRecord, and queues
+it on the SDK's own batch processor (its worker thread, queue limit, schedule, flush on shutdown
+and fork handling stay the SDK's). Building the SDK's LogRecord and ReadableLogRecord for the queue,
+as this handler did before, cost 20 k instructions (about 7 us of CPU) more per record in benchmark
+3's loop (bench/log_cost.py; 266 k vs 246 k instructions, 77 vs 70 us, stdout alone 138 k / 28 us).
+
+What a record carries is what LoggingHandler gives it (tests/test_otlp_logs.py decodes both):
+severity, body, `extra=` fields as attributes, exception.* for exc_info, the active span's
+trace_id/span_id/flags, and the stdlib logger's name as instrumentation scope. Attribute values of
+other types are written as str(), as the stdout JSON line writes them. Not applied: the SDK's
+OTEL_ATTRIBUTE_COUNT_LIMIT / _VALUE_LENGTH_LIMIT, which no record of ours comes near (a few
+`extra=` fields each).
 """
 
 from __future__ import annotations
@@ -20,35 +24,55 @@ from __future__ import annotations
 import logging
 import traceback
 from time import time_ns
-from typing import Any
+from typing import Any, NamedTuple
 
-from opentelemetry._logs import LogRecord
-from opentelemetry.context import get_current
 from opentelemetry.instrumentation.log_utils import std_to_otel
-from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import get_current_span
 
 from .json_logs import STANDARD_RECORD_FIELDS
 
 _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
-_PLAIN = (str, int, float, bool, bytes, type(None))
+_IMMUTABLE = frozenset((str, int, float, bool, bytes, type(None)))
+
+
+class QueuedLog(NamedTuple):
+    """One record as the exporter reads it (otlp_encoding.Encoder.logs): nothing of the request's
+    context lives on in the queue but its ids."""
+
+    resource: Resource
+    instrumentation_scope: InstrumentationScope
+    time_unix_nano: int
+    observed_time_unix_nano: int
+    severity_number: int
+    severity_text: str
+    body: str
+    attributes: dict[str, Any]
+    trace_id: int
+    span_id: int
+    trace_flags: int
+    event_name: str | None
 
 
 def _attribute(value: Any) -> Any:
-    if isinstance(value, _PLAIN):
+    if value.__class__ in _IMMUTABLE:
         return value
     if isinstance(value, (list, tuple)):
         return tuple(_attribute(v) for v in value)  # a copy: the caller may change its list later
     if isinstance(value, dict):
         return {str(k): _attribute(v) for k, v in value.items()}
+    if isinstance(value, (str, int, float, bytes)):  # subclasses (an IntEnum, a str enum) as their base
+        return value
     return str(value)
 
 
 class BatchQueue(BatchLogRecordProcessor):
-    """The SDK's batch processor (OTEL_BLRP_* settings), fed finished records directly."""
+    """The SDK's batch processor (OTEL_BLRP_* settings), fed QueuedLogs directly."""
 
-    def enqueue(self, record: ReadableLogRecord) -> None:
+    def enqueue(self, record: QueuedLog) -> None:
         self._batch_processor.emit(record)
 
 
@@ -58,6 +82,7 @@ class OtlpLogHandler(logging.Handler):
         self._resource = provider.resource
         self._queue = queue
         self._scopes: dict[str, InstrumentationScope] = {}
+        self._severities: dict[tuple[int, str], tuple[int, str]] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -65,9 +90,9 @@ class OtlpLogHandler(logging.Handler):
         except Exception:  # logging's contract: a handler reports its own failure and carries on
             self.handleError(record)
 
-    def _translate(self, record: logging.LogRecord) -> ReadableLogRecord:
+    def _translate(self, record: logging.LogRecord) -> QueuedLog:
         attributes = {k: _attribute(v) for k, v in vars(record).items()
-                      if k not in STANDARD_RECORD_FIELDS and not k.startswith("_")}
+                      if k not in STANDARD_RECORD_FIELDS and k[0] != "_"}
         event_name = attributes.pop("otel.event.name", None)
         deprecated_event_name = attributes.pop("event.name", None)  # the older attribute, second
         if event_name is None:
@@ -78,19 +103,11 @@ class OtlpLogHandler(logging.Handler):
             if error is not None and error.args:
                 attributes["exception.message"] = str(error.args[0])
             attributes["exception.stacktrace"] = "".join(traceback.format_exception(kind, error, tb))
-        otel_record = LogRecord(
-            timestamp=int(record.created * 1e9),
-            observed_timestamp=time_ns(),
-            context=get_current(),  # the active span's trace_id, span_id and flags
-            severity_text=_SEVERITY_TEXT.get(record.levelname, record.levelname),
-            severity_number=std_to_otel(record.levelno),
-            body=record.getMessage(),
-            attributes=attributes,
-            event_name=event_name,
-        )
-        otel_record.context = None  # the request's context (its span and more) need not live on in the queue
-        return ReadableLogRecord(log_record=otel_record, resource=self._resource,
-                                 instrumentation_scope=self._scope(record.name))
+        span = get_current_span().get_span_context()
+        severity_number, severity_text = self._severity(record.levelno, record.levelname)
+        return QueuedLog(self._resource, self._scope(record.name), int(record.created * 1e9), time_ns(),
+                         severity_number, severity_text, record.getMessage(), attributes,
+                         span.trace_id, span.span_id, span.trace_flags, event_name)
 
     def _scope(self, logger_name: str) -> InstrumentationScope:
         scope = self._scopes.get(logger_name)
@@ -98,9 +115,17 @@ class OtlpLogHandler(logging.Handler):
             scope = self._scopes[logger_name] = InstrumentationScope(logger_name)
         return scope
 
+    def _severity(self, level: int, level_name: str) -> tuple[int, str]:
+        severity = self._severities.get((level, level_name))
+        if severity is None:
+            severity = self._severities[(level, level_name)] = (
+                std_to_otel(level).value, _SEVERITY_TEXT.get(level_name, level_name))
+        return severity
+
 
 def otlp_log_handler(provider: LoggerProvider, exporter: LogRecordExporter) -> OtlpLogHandler:
-    """A handler whose records the provider's shutdown flushes."""
+    """A handler whose records the provider's shutdown flushes. `exporter` takes QueuedLogs
+    (otlp_export.LogExporter)."""
     queue = BatchQueue(exporter)
     provider.add_log_record_processor(queue)
     return OtlpLogHandler(provider, queue)
