@@ -7,10 +7,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from opentelemetry import trace
-
-# LogRecord attributes that are not user-supplied `extra=` fields (otlp_logs reads them too).
-STANDARD_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+from .log_fields import record_fields
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,13 +23,11 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "service.name": self.service_name,
         }
-        ctx = trace.get_current_span().get_span_context()
-        if ctx.is_valid:
-            entry["trace_id"] = format(ctx.trace_id, "032x")
-            entry["span_id"] = format(ctx.span_id, "016x")
-        for key, value in vars(record).items():
-            if key not in STANDARD_RECORD_FIELDS and not key.startswith("_"):
-                entry[key] = value
+        extra, span = record_fields(record)
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
+        entry.update(extra)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -24,6 +24,11 @@ _FIXED64 = struct.Struct("<Q").pack
 _FIXED32 = struct.Struct("<I").pack
 _DOUBLE = struct.Struct("<d").pack
 _ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+_TAG_FIXED64 = struct.Struct("<BQ").pack
+_TAG_FIXED32 = struct.Struct("<BI").pack
+# trace_id (16 bytes, big-endian, as two halves) and span_id (8), each after its tag and length.
+_IDS = struct.Struct(">BBQQBBQ").pack
+_LOW64 = (1 << 64) - 1
 _INT64_MIN, _INT64_END = -(1 << 63), 1 << 63
 
 # Span.flags / Link.flags: the parent (or linked) context's is_remote is known, and whether it is set.
@@ -96,6 +101,7 @@ class Encoder:
 
     def __init__(self) -> None:
         self._attributes: dict[tuple[bytes, str, type, Any], bytes] = {}
+        self._severities: dict[tuple[int, str], bytes] = {}
 
     def spans(self, spans: Iterable[Any]) -> bytes:
         """ExportTraceServiceRequest for SDK ReadableSpans."""
@@ -213,18 +219,28 @@ class Encoder:
         """logs.v1.LogRecord{time_unix_nano=1, severity_number=2, severity_text=3, body=5,
         attributes=6, flags=8, trace_id=9, span_id=10, observed_time_unix_nano=11, event_name=12}.
         Our handler drops no attributes, so dropped_attributes_count=7 is never written."""
-        parts = [b"\x09", _FIXED64(record.time_unix_nano)]
-        if record.severity_number:
-            parts += (b"\x10", _varint(record.severity_number))
-        if record.severity_text:
-            parts.append(_field(b"\x1a", _text(record.severity_text)))
-        parts.append(_field(b"\x2a", _field(b"\x0a", _text(record.body))))
-        parts.append(self._attrs(b"\x32", record.attributes))
+        severity = self._severities.get((record.severity_number, record.severity_text))
+        if severity is None:
+            severity = self._severity(record.severity_number, record.severity_text)
+        body = _text(record.body)
+        n = len(body)
+        # body=5 is an AnyValue{string_value=1}: two lengths, one byte each for a body under 126 bytes.
+        body = (b"\x2a" + _ONE_BYTE[n + 2] + b"\x0a" + _ONE_BYTE[n] + body if n < 0x7E
+                else _field(b"\x2a", _field(b"\x0a", body)))
+        parts = [_TAG_FIXED64(0x09, record.time_unix_nano), severity, body, self._attrs(b"\x32", record.attributes)]
         if record.trace_flags:
-            parts += (b"\x45", _FIXED32(record.trace_flags))
+            parts.append(_TAG_FIXED32(0x45, record.trace_flags))
         if record.trace_id:
-            parts += (b"\x4a\x10", record.trace_id.to_bytes(16, "big"), b"\x52\x08", record.span_id.to_bytes(8, "big"))
-        parts += (b"\x59", _FIXED64(record.observed_time_unix_nano))
+            parts.append(_IDS(0x4a, 0x10, record.trace_id >> 64, record.trace_id & _LOW64,
+                              0x52, 0x08, record.span_id))
+        parts.append(_TAG_FIXED64(0x59, record.observed_time_unix_nano))
         if record.event_name:
             parts.append(_field(b"\x62", _text(record.event_name)))
         return b"".join(parts)
+
+    def _severity(self, number: int, text: str) -> bytes:
+        """severity_number=2 and severity_text=3, as one cached piece."""
+        encoded = (b"\x10" + _varint(number) if number else b"") + (_field(b"\x1a", _text(text)) if text else b"")
+        if len(self._severities) < CACHE_ENTRIES:
+            self._severities[(number, text)] = encoded
+        return encoded

@@ -31,9 +31,8 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import get_current_span
 
-from .json_logs import STANDARD_RECORD_FIELDS
+from .log_fields import record_fields
 
 _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 _IMMUTABLE = frozenset((str, int, float, bool, bytes, type(None)))
@@ -76,13 +75,30 @@ class BatchQueue(BatchLogRecordProcessor):
         self._batch_processor.emit(record)
 
 
+class _Scopes(dict):
+    """InstrumentationScope per logger name, made on first use."""
+
+    def __missing__(self, logger_name: str) -> InstrumentationScope:
+        scope = self[logger_name] = InstrumentationScope(logger_name)
+        return scope
+
+
+class _Severities(dict):
+    """(OTLP severity number, severity text) per (level, level name), made on first use."""
+
+    def __missing__(self, level: tuple[int, str]) -> tuple[int, str]:
+        number, name = level
+        severity = self[level] = (std_to_otel(number).value, _SEVERITY_TEXT.get(name, name))
+        return severity
+
+
 class OtlpLogHandler(logging.Handler):
     def __init__(self, provider: LoggerProvider, queue: BatchQueue, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self._resource = provider.resource
         self._queue = queue
-        self._scopes: dict[str, InstrumentationScope] = {}
-        self._severities: dict[tuple[int, str], tuple[int, str]] = {}
+        self._scopes = _Scopes()
+        self._severities = _Severities()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -91,36 +107,24 @@ class OtlpLogHandler(logging.Handler):
             self.handleError(record)
 
     def _translate(self, record: logging.LogRecord) -> QueuedLog:
-        attributes = {k: _attribute(v) for k, v in vars(record).items()
-                      if k not in STANDARD_RECORD_FIELDS and k[0] != "_"}
-        event_name = attributes.pop("otel.event.name", None)
-        deprecated_event_name = attributes.pop("event.name", None)  # the older attribute, second
-        if event_name is None:
-            event_name = deprecated_event_name
+        extra, span = record_fields(record)
+        attributes = {k: v if v.__class__ in _IMMUTABLE else _attribute(v) for k, v in extra.items()}
+        event_name = None
+        if "otel.event.name" in attributes or "event.name" in attributes:
+            event_name = attributes.pop("otel.event.name", None)
+            deprecated_event_name = attributes.pop("event.name", None)  # the older attribute, second
+            if event_name is None:
+                event_name = deprecated_event_name
         if record.exc_info and record.exc_info[0] is not None:
             kind, error, tb = record.exc_info
             attributes["exception.type"] = kind.__name__
             if error is not None and error.args:
                 attributes["exception.message"] = str(error.args[0])
             attributes["exception.stacktrace"] = "".join(traceback.format_exception(kind, error, tb))
-        span = get_current_span().get_span_context()
-        severity_number, severity_text = self._severity(record.levelno, record.levelname)
-        return QueuedLog(self._resource, self._scope(record.name), int(record.created * 1e9), time_ns(),
+        severity_number, severity_text = self._severities[record.levelno, record.levelname]
+        return QueuedLog(self._resource, self._scopes[record.name], int(record.created * 1e9), time_ns(),
                          severity_number, severity_text, record.getMessage(), attributes,
                          span.trace_id, span.span_id, span.trace_flags, event_name)
-
-    def _scope(self, logger_name: str) -> InstrumentationScope:
-        scope = self._scopes.get(logger_name)
-        if scope is None:
-            scope = self._scopes[logger_name] = InstrumentationScope(logger_name)
-        return scope
-
-    def _severity(self, level: int, level_name: str) -> tuple[int, str]:
-        severity = self._severities.get((level, level_name))
-        if severity is None:
-            severity = self._severities[(level, level_name)] = (
-                std_to_otel(level).value, _SEVERITY_TEXT.get(level_name, level_name))
-        return severity
 
 
 def otlp_log_handler(provider: LoggerProvider, exporter: LogRecordExporter) -> OtlpLogHandler:
