@@ -1,4 +1,5 @@
-"""Benchmarks 1 and 2: what telemetry costs a request, and that a dead collector costs nothing more.
+"""Benchmarks 1 and 2: what telemetry costs a request, and that a dead collector costs nothing more
+(benchmark 3, a log record, is log_record_cost.py).
 
 Several gunicorn backends run side by side (as shipped, only the OTel environment differs) and
 wrk loads them in interleaved rounds, the order alternating, so machine noise hits all alike.
@@ -112,7 +113,6 @@ def _measure(work_dir: Path, deps: BackendDeps, hole: Blackhole) -> list[Row]:
                             "<= 1.10, 0 failed", ratio <= 1.10 and errors == 0,
                             f"p99 {median([r.p99_ms for r in res[variant]]):.2f} ms vs {p99_up:.2f} ms; "
                             f"failed requests {errors} of {sum(r.requests for r in res[variant])}"))
-        rows.extend(log_record_cost(deps.gateway_otlp_http))
         for name, b in backends.items():
             rss = _worker_rss_mib(b)
             rows.append(Row("2 export never blocks", f"backend-{name} worker RSS after load", rss, "MiB", "", None))
@@ -120,34 +120,6 @@ def _measure(work_dir: Path, deps: BackendDeps, hole: Blackhole) -> list[Row]:
         for b in backends.values():
             b.stop()
     return rows
-
-
-LOG_CALLS = 50_000
-LOG_ROUNDS = 3
-
-
-def log_record_cost(otlp_endpoint: str) -> list[Row]:
-    """Benchmark 3: N logger.info calls in a span, OTLP + stdout JSON vs stdout JSON alone, as CPU
-    time of the whole process through the final flush (log_cost.py)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    script = Path(__file__).with_name("log_cost.py")
-    times: dict[str, list[float]] = {"otlp": [], "stdout": []}
-    for round_no in range(LOG_ROUNDS):
-        for variant in (("otlp", "stdout") if round_no % 2 == 0 else ("stdout", "otlp")):
-            progress(f"benchmark 3: round {round_no + 1}/{LOG_ROUNDS}, {LOG_CALLS} logger.info calls, {variant}")
-            env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=otlp_endpoint, OTEL_BLRP_MAX_QUEUE_SIZE=str(LOG_CALLS),
-                       **DEPLOYED_DELAYS)
-            out = subprocess.run([sys.executable, str(script), variant, str(LOG_CALLS)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
-            times[variant].append(json.loads(out.stderr.strip().splitlines()[-1])["cpu_seconds"])
-    ratio = median(times["otlp"]) / median(times["stdout"])
-    per_call_us = {k: median(v) / LOG_CALLS * 1e6 for k, v in times.items()}
-    return [Row("3 cost of a log record", "OTLP+stdout / stdout alone", ratio, "x", "<= 2.0", ratio <= 2.0,
-                f"{per_call_us['otlp']:.1f} us vs {per_call_us['stdout']:.1f} us CPU per call")]
 
 
 def _worker_rss_mib(backend: Backend) -> float:

@@ -1,7 +1,7 @@
 """Benchmark 3's worker: N logger.info calls inside a span, with the backend's own handlers.
 
 Run once per variant in a fresh process (logging and OTel providers are process-global):
-  python bench/log_cost.py otlp|stdout N  -> prints {"cpu_seconds": ..., "seconds": ...}
+  python bench/log_cost.py otlp|stdout N  -> prints {"cpu_seconds": ..., "seconds": ..., "voluntary_switches": ...}
 stdout is sent to /dev/null by the caller, as a container runtime would absorb it. The cost is
 the process's CPU time, every thread's, from the first call to the end of the final flush: the
 export thread's encoding and sending is part of what a record costs. The queue holds all N records
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -33,12 +34,14 @@ def main(variant: str, count: int) -> None:
     state = telemetry.init_process_telemetry()
     log = logging.getLogger("bench")
     tracer = trace.get_tracer("bench")
+    switches_before = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw  # every thread's
     started, cpu_started = time.perf_counter(), time.process_time()
     with tracer.start_as_current_span("bench"):
         for i in range(count):
             log.info("message posted", extra={"message.id": i, "enduser.id": "bench"})
     state.shutdown()
-    print(json.dumps({"cpu_seconds": time.process_time() - cpu_started, "seconds": time.perf_counter() - started}),
+    print(json.dumps({"cpu_seconds": time.process_time() - cpu_started, "seconds": time.perf_counter() - started,
+                      "voluntary_switches": resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - switches_before}),
           file=sys.stderr)
 
 

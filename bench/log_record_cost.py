@@ -1,0 +1,94 @@
+"""Benchmark 3, what a log record costs: N logger.info calls inside a span (log_cost.py, a fresh
+process per run), OTLP + stdout JSON against stdout JSON alone, exporting to our gateway.
+
+Three measures, each a ratio of the two variants:
+- CPU time of the whole process, every thread, through the final flush, with the export schedule
+  the backend ships with (k8s/backend): the goal's measure.
+- The same with the export held back until the loop has ended. While the loop runs, the export
+  thread waits for the GIL, and every stdout write releases and retakes it: CPython wakes the
+  waiting thread each time, it finds the GIL taken again and sleeps (about one voluntary context
+  switch per call, counted in each row's detail). A loop that never blocks is the worst case for
+  this; a request waits on MariaDB and Redis, and the export thread runs then. The difference of
+  the two rows is what that contention costs here.
+- Instructions (callgrind, every thread; FEW and MANY calls, the difference divided by MANY - FEW),
+  which the machine's other load does not move.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from backend_deps import backend_deps
+from common import Row, deployed_export_delays, median, progress
+
+LOG_CALLS = 50_000
+ROUNDS = 3
+FEW, MANY = 2_000, 6_000
+GOAL = 2.0
+SCRIPT = Path(__file__).with_name("log_cost.py")
+HOUR_MS = "3600000"
+
+
+def run(work_dir: Path) -> list[Row]:
+    progress("benchmark 3 (cost of a log record): starting the gateway and what it needs")
+    with backend_deps(work_dir) as deps:
+        return measure(deps.gateway_otlp_http, work_dir)
+
+
+def measure(otlp_endpoint: str, work_dir: Path) -> list[Row]:
+    deployed = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=otlp_endpoint, OTEL_BLRP_MAX_QUEUE_SIZE=str(LOG_CALLS),
+                    **deployed_export_delays())
+    variants = {
+        "stdout": ("stdout", deployed),
+        "otlp": ("otlp", deployed),
+        # One batch of every record, sent when the final flush comes.
+        "otlp, export after the loop": ("otlp", dict(deployed, OTEL_BLRP_MAX_EXPORT_BATCH_SIZE=str(LOG_CALLS),
+                                                     OTEL_BLRP_SCHEDULE_DELAY=HOUR_MS)),
+    }
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    switches: dict[str, list[float]] = {name: [] for name in variants}
+    for round_no in range(ROUNDS):
+        for name in (list(variants) if round_no % 2 == 0 else list(reversed(variants))):
+            progress(f"benchmark 3: round {round_no + 1}/{ROUNDS}, {LOG_CALLS} logger.info calls, {name}")
+            handler, env = variants[name]
+            result = _log_calls(handler, LOG_CALLS, env)
+            cpu[name].append(result["cpu_seconds"] / LOG_CALLS * 1e6)
+            switches[name].append(result["voluntary_switches"] / LOG_CALLS)
+    base = median(cpu["stdout"])
+    rows = []
+    for name, metric, goal in (("otlp", "OTLP+stdout / stdout alone, CPU", GOAL),
+                               ("otlp, export after the loop", "the same, export after the loop, CPU", None)):
+        ratio = median(cpu[name]) / base
+        rows.append(Row("3 cost of a log record", metric, ratio, "x", f"<= {goal}" if goal else "",
+                        ratio <= goal if goal else None,
+                        f"{median(cpu[name]):.1f} us vs {base:.1f} us CPU per call; voluntary context switches "
+                        f"per call {median(switches[name]):.2f} vs {median(switches['stdout']):.2f}"))
+    progress(f"benchmark 3: instructions under callgrind, {FEW} and {MANY} calls per variant (minutes)")
+    counted = {handler: _instructions_per_call(handler, deployed, work_dir) for handler in ("stdout", "otlp")}
+    ratio = counted["otlp"] / counted["stdout"]
+    rows.append(Row("3 cost of a log record", "OTLP+stdout / stdout alone, instructions", ratio, "x", f"<= {GOAL}",
+                    ratio <= GOAL, f"{counted['otlp'] / 1e3:.0f} k vs {counted['stdout'] / 1e3:.0f} k instructions "
+                                   f"per call, every thread"))
+    return rows
+
+
+def _log_calls(handler: str, count: int, env: dict[str, str], wrapper: list[str] = ()) -> dict:
+    # stdout to /dev/null, as a container runtime absorbs it; the figures come on stderr (after
+    # which valgrind writes its own summary).
+    out = subprocess.run([*wrapper, sys.executable, str(SCRIPT), handler, str(count)], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True, timeout=1800)
+    return json.loads([line for line in out.stderr.splitlines() if line.startswith("{")][-1])
+
+
+def _instructions_per_call(handler: str, env: dict[str, str], work_dir: Path) -> float:
+    counts = []
+    for count in (FEW, MANY):
+        out = work_dir / f"callgrind.log.{handler}.{count}"
+        _log_calls(handler, count, env, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+        counts.append(int(re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M).group(1)))
+    return (counts[1] - counts[0]) / (MANY - FEW)
