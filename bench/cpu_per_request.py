@@ -17,7 +17,7 @@ from common import Row, deployed_export_delays, median, progress
 from drop_sink import DropSink
 from backend_deps import BackendDeps, backend_deps
 from harness.backend import Backend, backend_env
-from harness.proc_stats import children, cpu_seconds
+from harness.proc_stats import children, cpu_seconds, voluntary_switches
 from instrumentation_cost import workloads
 
 ROUNDS = 3
@@ -42,12 +42,15 @@ def _worker(backend: Backend) -> int:
     return worker
 
 
-def _round(backend: Backend, load: dict) -> tuple[float, int]:
-    """(CPU microseconds per completed request, failed requests) of one wrk run."""
+def _round(backend: Backend, load: dict) -> tuple[float, float, int]:
+    """(CPU microseconds per completed request, the worker's voluntary context switches per request,
+    failed requests) of one wrk run."""
     worker = _worker(backend)
-    before = cpu_seconds(worker)
+    before, switches_before = cpu_seconds(worker), voluntary_switches(worker)
     result = wrk.run(seconds=SECONDS, connections=4, threads=1, cpus=LOAD_CORES, **load)
-    return (cpu_seconds(worker) - before) / max(result.requests, 1) * 1e6, result.errors
+    done = max(result.requests, 1)
+    return ((cpu_seconds(worker) - before) / done * 1e6, (voluntary_switches(worker) - switches_before) / done,
+            result.errors)
 
 
 def run(work_dir: Path) -> list[Row]:
@@ -80,12 +83,14 @@ def _measure(work_dir: Path, deps: BackendDeps, drop: DropSink) -> list[Row]:
             progress(f"benchmark 1 (CPU per request): {workload}, {len(backends)} variants x {ROUNDS} rounds x {SECONDS}s")
             loads = {name: workloads(b.url)[workload] for name, b in backends.items()}
             cpu: dict[str, list[float]] = {name: [] for name in backends}
+            switches: dict[str, list[float]] = {name: [] for name in backends}
             failed = 0
             names = list(backends)
             for round_no in range(ROUNDS):
                 for name in names if round_no % 2 == 0 else names[::-1]:
-                    us, errors = _round(backends[name], loads[name])
+                    us, waits, errors = _round(backends[name], loads[name])
                     cpu[name].append(us)
+                    switches[name].append(waits)
                     failed += errors
             off = median(cpu["off"])
             with_metrics, without = median(cpu["on"]), median(cpu["on, no metrics"])
@@ -99,7 +104,8 @@ def _measure(work_dir: Path, deps: BackendDeps, drop: DropSink) -> list[Row]:
                 want = SAMPLED_GOAL if "sampled" in name else goal if name == "on" else None
                 rows.append(Row("1 CPU per request", f"{workload} CPU/request {name} / off", ratio, "x",
                                 f"<= {want}" if want else "", ratio <= want if want else None,
-                                f"{median(cpu[name]):.0f} us vs {off:.0f} us per request"
+                                f"{median(cpu[name]):.0f} us vs {off:.0f} us per request; voluntary context "
+                                f"switches per request {median(switches[name]):.1f} vs {median(switches['off']):.1f}"
                                 + (f"; failed requests, all variants: {failed}" if failed and name == "on" else "")))
     finally:
         for b in backends.values():

@@ -29,6 +29,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def voluntary_switches(pid: int) -> int:
+    """Times the process's live threads gave up the CPU to wait (a lock, the GIL, I/O), summed."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches:"))
+        except (OSError, StopIteration):
+            continue  # the thread ended while we looked
+    return total
+
+
 def children(pid: int) -> list[int]:
     """Direct children of pid, e.g. the workers of a gunicorn master."""
     found = []
