@@ -46,6 +46,9 @@ def log_the_same_records(log: logging.Logger) -> None:
     unsampled = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(0))
     with trace.use_span(NonRecordingSpan(unsampled)):
         log.debug("unsampled request: ids kept, flags say so")
+    for half_valid in (SpanContext(0x1234, 0, is_remote=True), SpanContext(0, 0x5678, is_remote=True)):
+        with trace.use_span(NonRecordingSpan(half_valid)):
+            log.info("an invalid context: whichever id it has")
     log.critical("alert", extra={"event.name": "board.alert"})
     log.critical("alert", extra={"event.name": "older", "otel.event.name": "board.alert"})
     log.log(5, "below DEBUG")
@@ -78,7 +81,7 @@ def test_our_handler_gives_the_records_the_maintained_one_gives():
             log.removeHandler(handler)
     assert our_provider.force_flush()
     expected, got = maintained.get_finished_logs(), ours.get_finished_logs()
-    assert len(got) == len(expected) == 9
+    assert len(got) == len(expected) == 11
     encoded = ExportLogsServiceRequest.FromString(Encoder().logs(got))
     assert without_observed_times(encoded) == without_observed_times(encode_logs(expected))
     assert got[1].attributes["object"] == "opaque value" and got[1].attributes["tags"] == ("a", "b")

@@ -230,9 +230,14 @@ class Encoder:
         parts = [_TAG_FIXED64(0x09, record.time_unix_nano), severity, body, self._attrs(b"\x32", record.attributes)]
         if record.trace_flags:
             parts.append(_TAG_FIXED32(0x45, record.trace_flags))
-        if record.trace_id:
+        if record.trace_id and record.span_id:
             parts.append(_IDS(0x4a, 0x10, record.trace_id >> 64, record.trace_id & _LOW64,
                               0x52, 0x08, record.span_id))
+        elif record.trace_id or record.span_id:  # an invalid context, as a propagator may hand one over
+            if record.trace_id:
+                parts.append(b"\x4a\x10" + record.trace_id.to_bytes(16, "big"))
+            if record.span_id:
+                parts.append(b"\x52\x08" + record.span_id.to_bytes(8, "big"))
         parts.append(_TAG_FIXED64(0x59, record.observed_time_unix_nano))
         if record.event_name:
             parts.append(_field(b"\x62", _text(record.event_name)))

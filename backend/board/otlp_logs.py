@@ -7,9 +7,10 @@ looks the Logger up per record: with the maintained encoder, 100-115 us of CPU p
 than the stdout JSON line alone (benchmark 3). This handler takes what the exporter needs of a
 record into one flat tuple (QueuedLog), which otlp_encoding writes as an OTLP LogRecord, and queues
 it on the SDK's own batch processor (its worker thread, queue limit, schedule, flush on shutdown
-and fork handling stay the SDK's). Building the SDK's LogRecord and ReadableLogRecord for the queue,
-as this handler did before, cost 20 k instructions (about 7 us of CPU) more per record in benchmark
-3's loop (bench/log_cost.py; 266 k vs 246 k instructions, 77 vs 70 us, stdout alone 138 k / 28 us).
+and fork handling stay the SDK's). In benchmark 3's loop (bench/log_cost.py, callgrind, every
+thread) a logging call with this handler and the stdout one costs 230 k instructions, 140 k with
+the stdout one alone; it was 266 k while this handler built the SDK's LogRecord and
+ReadableLogRecord for the queue and each handler scanned the record for itself (log_fields).
 
 What a record carries is what LoggingHandler gives it (tests/test_otlp_logs.py decodes both):
 severity, body, `extra=` fields as attributes, exception.* for exc_info, the active span's
