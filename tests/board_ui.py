@@ -45,6 +45,18 @@ def flush_telemetry(page) -> None:
         page.evaluate("window.dispatchEvent(new Event('pagehide'))")
 
 
+def wait_for_timed_input(page, timeout_ms: int = 10_000) -> None:
+    """Chromium times an interaction (its 'first-input' performance entry, which web-vitals' INP
+    reads) only after the next frame is painted. A page hidden before then, on a loaded machine,
+    reports no INP at all: the click has not been timed yet."""
+    timed = page.evaluate("""(timeoutMs) => new Promise(resolve => {
+        new PerformanceObserver((entries, observer) => { observer.disconnect(); resolve(true); })
+            .observe({type: 'first-input', buffered: true});
+        setTimeout(() => resolve(false), timeoutMs);
+    })""", timeout_ms)
+    assert timed, f"no first-input entry within {timeout_ms} ms of the click"
+
+
 def hide_page(page) -> None:
     """What switching to another tab does to a page: visibilityState becomes 'hidden' and a
     visibilitychange event fires (web-vitals then reports CLS and INP; the app flushes). Headless

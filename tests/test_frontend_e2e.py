@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from board_ui import (attr, db_system, descendants, describe, flush_telemetry, hide_page, is_kind, open_app, poll,
-                      post_message, search_ids, service, sign_up, trace_id_of)
+                      post_message, search_ids, service, sign_up, trace_id_of, wait_for_timed_input)
 from conftest import TEST_PASSWORD, unique_name
 from frontend_fixtures import browser_context, frontend_dist, pw, site  # noqa: F401 - fixtures
 from harness.procs import REPO, http_ok, say
@@ -145,6 +145,7 @@ def test_a_page_view_reports_its_web_vitals_in_its_page_load_trace(browser_conte
     page.get_by_test_id("refresh-button").click()
     expect(page.get_by_test_id("messages-loading")).to_have_count(0)
     session_id = page.evaluate("sessionStorage.getItem('otel.session.id')")
+    wait_for_timed_input(page)
     hide_page(page)
     say(f"page {path} hidden; waiting for its web vitals in Loki")
 
