@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 
 from .otlp_encoding import Encoder
+from .otlp_logs import QueuedLog
 
 _logger = logging.getLogger(__name__)
 
@@ -66,9 +66,11 @@ class SpanExporter(OTLPSpanExporter):
 
 
 class LogExporter(OTLPLogExporter):
+    """Exports what otlp_logs.OtlpLogHandler queues (QueuedLogs), not the SDK's log records."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._encoder = Encoder()
 
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+    def export(self, batch: Sequence[QueuedLog]) -> LogRecordExportResult:
         return _export(self, batch, self._encoder.logs, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE)
