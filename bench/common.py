@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import statistics
+import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
+# A batch or export interval no benchmark loop outlasts: every export happens in the final flush.
+HOUR_MS = "3600000"
 # The benchmarks start components with the same harness as the tests.
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -71,3 +75,10 @@ def deployed_export_delays() -> dict[str, str]:
                 delays[name] = value
     assert set(delays) == {*wanted, "OTEL_METRIC_EXPORT_INTERVAL"}, f"k8s/backend no longer sets {delays}"
     return delays
+
+
+def callgrind_instructions(command: list[str], env: dict[str, str], out: Path, cwd: Path | None = None) -> int:
+    """Instructions callgrind counted for the whole process, every thread, running `command`."""
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
+                   env=env, check=True, capture_output=True, cwd=cwd, timeout=3600)
+    return int(re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M).group(1))

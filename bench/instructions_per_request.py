@@ -13,12 +13,11 @@ the "on" and "unsampled" counts, not a run with a ratio sampler, whose draw woul
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-from common import REPO, Row, progress
+from common import HOUR_MS, REPO, Row, callgrind_instructions, progress
 from drop_sink import DropSink
 from harness import mariadb, redis_server
 from harness.backend import backend_env
@@ -30,20 +29,13 @@ LABELS = {"get": "GET /api/messages (cache hit)", "post": "POST /api/messages", 
 GOALS = {"get": 1.50, "post": 1.25, "login": 1.25}
 SAMPLED_GOAL = 1.20
 SAMPLED_SHARE = 0.10
-HOUR_MS = "3600000"
-
-
-def instructions(env: dict[str, str], workload: str, count: int, out: Path) -> int:
-    """Instructions callgrind counted for the whole process (every thread) running `count` requests."""
-    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                    sys.executable, str(REPO / "bench" / "request_loop.py"), workload, str(count)],
-                   env=env, check=True, capture_output=True, cwd=REPO / "backend", timeout=3600)
-    return int(re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M).group(1))
 
 
 def per_request(env: dict[str, str], workload: str, work_dir: Path, variant: str) -> float:
     few, many = COUNTS[workload]
-    counts = [instructions(env, workload, n, work_dir / f"callgrind.{variant}.{workload}.{n}") for n in (few, many)]
+    counts = [callgrind_instructions([sys.executable, str(REPO / "bench" / "request_loop.py"), workload, str(n)], env,
+                                     work_dir / f"callgrind.{variant}.{workload}.{n}", cwd=REPO / "backend")
+              for n in (few, many)]
     return (counts[1] - counts[0]) / (many - few)
 
 

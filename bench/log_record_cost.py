@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from backend_deps import backend_deps
-from common import Row, deployed_export_delays, median, progress
+from common import HOUR_MS, Row, callgrind_instructions, deployed_export_delays, median, progress
 
 LOG_CALLS = 50_000
 ROUNDS = 3
 FEW, MANY = 2_000, 6_000
 GOAL = 2.0
 SCRIPT = Path(__file__).with_name("log_cost.py")
-HOUR_MS = "3600000"
 
 
 def run(work_dir: Path) -> list[Row]:
@@ -77,18 +75,14 @@ def measure(otlp_endpoint: str, work_dir: Path) -> list[Row]:
     return rows
 
 
-def _log_calls(handler: str, count: int, env: dict[str, str], wrapper: list[str] = ()) -> dict:
-    # stdout to /dev/null, as a container runtime absorbs it; the figures come on stderr (after
-    # which valgrind writes its own summary).
-    out = subprocess.run([*wrapper, sys.executable, str(SCRIPT), handler, str(count)], env=env,
+def _log_calls(handler: str, count: int, env: dict[str, str]) -> dict:
+    # stdout to /dev/null, as a container runtime absorbs it; the figures come on stderr.
+    out = subprocess.run([sys.executable, str(SCRIPT), handler, str(count)], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True, timeout=1800)
-    return json.loads([line for line in out.stderr.splitlines() if line.startswith("{")][-1])
+    return json.loads(out.stderr.strip().splitlines()[-1])
 
 
 def _instructions_per_call(handler: str, env: dict[str, str], work_dir: Path) -> float:
-    counts = []
-    for count in (FEW, MANY):
-        out = work_dir / f"callgrind.log.{handler}.{count}"
-        _log_calls(handler, count, env, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
-        counts.append(int(re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M).group(1)))
+    counts = [callgrind_instructions([sys.executable, str(SCRIPT), handler, str(count)], env,
+                                     work_dir / f"callgrind.log.{handler}.{count}") for count in (FEW, MANY)]
     return (counts[1] - counts[0]) / (MANY - FEW)
