@@ -45,24 +45,6 @@ def flush_telemetry(page) -> None:
         page.evaluate("window.dispatchEvent(new Event('pagehide'))")
 
 
-def wait_for_timed_input(page, timeout_ms: int = 10_000) -> None:
-    """Waits until web-vitals has taken the click into its INP. Chromium times an interaction (the
-    'first-input' entry) only after the next paint, and web-vitals 6 reads each entry in an idle
-    callback (whenIdleOrHidden); on visibilitychange its INP reports before that callback has run,
-    so a page hidden between the entry and the next idle period reports no INP at all (here, 3 of 8
-    pages hidden in the entry's own task reported none; 0 of 8 hidden after an idle callback).
-    Idle callbacks run in the order posted: ours, posted after the entry reached every observer,
-    runs after web-vitals' own."""
-    timed = page.evaluate("""(timeoutMs) => new Promise(resolve => {
-        const timer = setTimeout(() => resolve(false), timeoutMs);
-        new PerformanceObserver((entries, observer) => {
-            observer.disconnect();
-            setTimeout(() => requestIdleCallback(() => { clearTimeout(timer); resolve(true); }));
-        }).observe({type: 'first-input', buffered: true});
-    })""", timeout_ms)
-    assert timed, f"the click was not timed and taken into INP within {timeout_ms} ms"
-
-
 def hide_page(page) -> None:
     """What switching to another tab does to a page: visibilityState becomes 'hidden' and a
     visibilitychange event fires (web-vitals then reports CLS and INP; the app flushes). Headless

@@ -8,9 +8,13 @@ import type { MetricType } from 'web-vitals'
 
 type Report = (metric: MetricType) => void
 const subscribed = new Map<string, Report>()
+const options = new Map<string, unknown>()
 
 vi.mock('web-vitals', () => {
-  const subscribe = (name: string) => (report: Report) => void subscribed.set(name, report)
+  const subscribe = (name: string) => (report: Report, opts?: unknown) => {
+    subscribed.set(name, report)
+    options.set(name, opts)
+  }
   return { onLCP: subscribe('LCP'), onINP: subscribe('INP'), onCLS: subscribe('CLS'), onTTFB: subscribe('TTFB') }
 })
 
@@ -22,7 +26,15 @@ function metric(name: MetricType['name'], value: number, rating: MetricType['rat
   return { name, value, rating, delta: value, id: `v5-${name}`, entries: [], navigationType: 'navigate', navigationId: 1 } as MetricType
 }
 
-beforeEach(() => subscribed.clear())
+function setVisibility(state: DocumentVisibilityState): void {
+  Object.defineProperty(document, 'visibilityState', { value: state, configurable: true })
+  document.dispatchEvent(new Event('visibilitychange'))
+}
+
+beforeEach(() => {
+  subscribed.clear()
+  options.clear()
+})
 afterEach(() => {
   exporter.reset()
   Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true })
@@ -63,5 +75,31 @@ describe('web vitals', () => {
     subscribed.get('INP')!(metric('INP', 48, 'good'))
     expect(exporter.getFinishedLogRecords()).toHaveLength(1)
     expect(onHidden).toHaveBeenCalledOnce()
+  })
+
+  it('keeps INP until the page is hidden, then sends the latest once, with its delta from the last sent', async () => {
+    // onINP is asked for every change: its own hidden-page report can come before the entry of the
+    // last interaction has been read (web-vitals.ts, inpWhenHidden).
+    const { reportWebVitals } = await import('../web-vitals')
+    reportWebVitals(provider.getLogger('t'), PAGE, 'http://board.test/', vi.fn())
+    expect(options.get('INP')).toEqual({ reportAllChanges: true })
+    const inp = subscribed.get('INP')!
+    const changing = metric('INP', 40, 'good')
+    inp(changing)
+    changing.value = 120 // web-vitals updates the object it passed, then reports again
+    changing.delta = 80
+    inp(changing)
+    changing.value = 999 // and goes on changing it: the record carries what was reported
+    expect(exporter.getFinishedLogRecords()).toHaveLength(0)
+
+    setVisibility('hidden')
+    setVisibility('visible')
+    inp({ ...changing, value: 300, delta: 180 })
+    setVisibility('hidden')
+    setVisibility('hidden')
+    const records = exporter.getFinishedLogRecords()
+    expect(records.map((r) => [r.attributes['browser.web_vital.value'], r.attributes['browser.web_vital.delta']]))
+      .toEqual([[120, 120], [300, 180]])
+    expect(records[0].body).toBe('INP 120 ms (good)')
   })
 })
