@@ -10,6 +10,9 @@ Three measures, each a ratio of the two variants:
   switch per call, counted in each row's detail). A loop that never blocks is the worst case for
   this; a request waits on MariaDB and Redis, and the export thread runs then. The difference of
   the two rows is what that contention costs here.
+- CPU time again, the thread blocking PAUSE_S after each call as a request does between its
+  records, less the pauses' own CPU (a run of the pauses with no logging call): what a record costs
+  in a thread that waits, with no GIL contention to speak of.
 - Instructions (callgrind, every thread; FEW and MANY calls, the difference divided by MANY - FEW),
   which the machine's other load does not move.
 """
@@ -28,6 +31,7 @@ from common import HOUR_MS, Row, callgrind_instructions, deployed_export_delays,
 LOG_CALLS = 50_000
 ROUNDS = 3
 FEW, MANY = 2_000, 6_000
+PAUSED_CALLS, PAUSE_S = 20_000, 0.0002
 GOAL = 2.0
 SCRIPT = Path(__file__).with_name("log_cost.py")
 
@@ -66,6 +70,7 @@ def measure(otlp_endpoint: str, work_dir: Path) -> list[Row]:
                         ratio <= goal if goal else None,
                         f"{median(cpu[name]):.1f} us vs {base:.1f} us CPU per call; voluntary context switches "
                         f"per call {median(switches[name]):.2f} vs {median(switches['stdout']):.2f}"))
+    rows.append(_paused_row(deployed))
     progress(f"benchmark 3: instructions under callgrind, {FEW} and {MANY} calls per variant (minutes)")
     counted = {handler: _instructions_per_call(handler, deployed, work_dir) for handler in ("stdout", "otlp")}
     ratio = counted["otlp"] / counted["stdout"]
@@ -75,9 +80,28 @@ def measure(otlp_endpoint: str, work_dir: Path) -> list[Row]:
     return rows
 
 
-def _log_calls(handler: str, count: int, env: dict[str, str]) -> dict:
+def _paused_row(env: dict[str, str]) -> Row:
+    cpu: dict[str, list[float]] = {"none": [], "stdout": [], "otlp": []}
+    switches: dict[str, list[float]] = {name: [] for name in cpu}
+    for round_no in range(ROUNDS):
+        for name in (list(cpu) if round_no % 2 == 0 else list(reversed(cpu))):
+            progress(f"benchmark 3: round {round_no + 1}/{ROUNDS}, {PAUSED_CALLS} calls with a "
+                     f"{PAUSE_S * 1e3:g} ms pause after each, {name}")
+            result = _log_calls(name, PAUSED_CALLS, env, PAUSE_S)
+            cpu[name].append(result["cpu_seconds"] / PAUSED_CALLS * 1e6)
+            switches[name].append(result["voluntary_switches"] / PAUSED_CALLS)
+    pauses = median(cpu["none"])
+    otlp, stdout = median(cpu["otlp"]) - pauses, median(cpu["stdout"]) - pauses
+    return Row("3 cost of a log record", f"the same, a {PAUSE_S * 1e3:g} ms pause after each call, CPU less the "
+               "pauses'", otlp / stdout, "x", "", None,
+               f"{otlp:.1f} us vs {stdout:.1f} us CPU per call over the pauses' own {pauses:.1f} us; voluntary "
+               f"context switches per call {median(switches['otlp']):.2f} vs {median(switches['stdout']):.2f} "
+               f"(the pause is one)")
+
+
+def _log_calls(handler: str, count: int, env: dict[str, str], pause: float = 0.0) -> dict:
     # stdout to /dev/null, as a container runtime absorbs it; the figures come on stderr.
-    out = subprocess.run([sys.executable, str(SCRIPT), handler, str(count)], env=env,
+    out = subprocess.run([sys.executable, str(SCRIPT), handler, str(count), str(pause)], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True, timeout=1800)
     return json.loads(out.stderr.strip().splitlines()[-1])
 
