@@ -1,7 +1,7 @@
 """Benchmark 3, what a log record costs: N logger.info calls inside a span (log_cost.py, a fresh
 process per run), OTLP + stdout JSON against stdout JSON alone, exporting to our gateway.
 
-Three measures, each a ratio of the two variants:
+Four measures, each a ratio of the two variants:
 - CPU time of the whole process, every thread, through the final flush, with the export schedule
   the backend ships with (k8s/backend): the goal's measure.
 - The same with the export held back until the loop has ended. While the loop runs, the export
