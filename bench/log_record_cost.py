@@ -52,24 +52,16 @@ def measure(otlp_endpoint: str, work_dir: Path) -> list[Row]:
         "otlp, export after the loop": ("otlp", dict(deployed, OTEL_BLRP_MAX_EXPORT_BATCH_SIZE=str(LOG_CALLS),
                                                      OTEL_BLRP_SCHEDULE_DELAY=HOUR_MS)),
     }
-    cpu: dict[str, list[float]] = {name: [] for name in variants}
-    switches: dict[str, list[float]] = {name: [] for name in variants}
-    for round_no in range(ROUNDS):
-        for name in (list(variants) if round_no % 2 == 0 else list(reversed(variants))):
-            progress(f"benchmark 3: round {round_no + 1}/{ROUNDS}, {LOG_CALLS} logger.info calls, {name}")
-            handler, env = variants[name]
-            result = _log_calls(handler, LOG_CALLS, env)
-            cpu[name].append(result["cpu_seconds"] / LOG_CALLS * 1e6)
-            switches[name].append(result["voluntary_switches"] / LOG_CALLS)
-    base = median(cpu["stdout"])
+    cpu, switches = _interleaved(variants, LOG_CALLS)
+    base = cpu["stdout"]
     rows = []
     for name, metric, goal in (("otlp", "OTLP+stdout / stdout alone, CPU", GOAL),
                                ("otlp, export after the loop", "the same, export after the loop, CPU", None)):
-        ratio = median(cpu[name]) / base
+        ratio = cpu[name] / base
         rows.append(Row("3 cost of a log record", metric, ratio, "x", f"<= {goal}" if goal else "",
                         ratio <= goal if goal else None,
-                        f"{median(cpu[name]):.1f} us vs {base:.1f} us CPU per call; voluntary context switches "
-                        f"per call {median(switches[name]):.2f} vs {median(switches['stdout']):.2f}"))
+                        f"{cpu[name]:.1f} us vs {base:.1f} us CPU per call; voluntary context switches "
+                        f"per call {switches[name]:.2f} vs {switches['stdout']:.2f}"))
     rows.append(_paused_row(deployed))
     progress(f"benchmark 3: instructions under callgrind, {FEW} and {MANY} calls per variant (minutes)")
     counted = {handler: _instructions_per_call(handler, deployed, work_dir) for handler in ("stdout", "otlp")}
@@ -81,22 +73,32 @@ def measure(otlp_endpoint: str, work_dir: Path) -> list[Row]:
 
 
 def _paused_row(env: dict[str, str]) -> Row:
-    cpu: dict[str, list[float]] = {"none": [], "stdout": [], "otlp": []}
-    switches: dict[str, list[float]] = {name: [] for name in cpu}
-    for round_no in range(ROUNDS):
-        for name in (list(cpu) if round_no % 2 == 0 else list(reversed(cpu))):
-            progress(f"benchmark 3: round {round_no + 1}/{ROUNDS}, {PAUSED_CALLS} calls with a "
-                     f"{PAUSE_S * 1e3:g} ms pause after each, {name}")
-            result = _log_calls(name, PAUSED_CALLS, env, PAUSE_S)
-            cpu[name].append(result["cpu_seconds"] / PAUSED_CALLS * 1e6)
-            switches[name].append(result["voluntary_switches"] / PAUSED_CALLS)
-    pauses = median(cpu["none"])
-    otlp, stdout = median(cpu["otlp"]) - pauses, median(cpu["stdout"]) - pauses
+    cpu, switches = _interleaved({name: (name, env) for name in ("none", "stdout", "otlp")}, PAUSED_CALLS, PAUSE_S)
+    pauses = cpu["none"]
+    otlp, stdout = cpu["otlp"] - pauses, cpu["stdout"] - pauses
     return Row("3 cost of a log record", f"the same, a {PAUSE_S * 1e3:g} ms pause after each call, CPU less the "
                "pauses'", otlp / stdout, "x", "", None,
                f"{otlp:.1f} us vs {stdout:.1f} us CPU per call over the pauses' own {pauses:.1f} us; voluntary "
-               f"context switches per call {median(switches['otlp']):.2f} vs {median(switches['stdout']):.2f} "
-               f"(the pause is one)")
+               f"context switches per call {switches['otlp']:.2f} vs {switches['stdout']:.2f} (the pause is one)")
+
+
+def _interleaved(variants: dict[str, tuple[str, dict[str, str]]], calls: int,
+                 pause: float = 0.0) -> tuple[dict[str, float], dict[str, float]]:
+    """Each variant's (log_cost.py handler, environment) run `calls` times in ROUNDS rounds whose
+    order alternates, so machine noise hits all alike: the medians of CPU microseconds and of
+    voluntary context switches per call, by variant."""
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    switches: dict[str, list[float]] = {name: [] for name in variants}
+    paused = f", a {pause * 1e3:g} ms pause after each" if pause else ""
+    for round_no in range(ROUNDS):
+        for name in (list(variants) if round_no % 2 == 0 else list(reversed(variants))):
+            progress(f"benchmark 3: round {round_no + 1}/{ROUNDS}, {calls} calls{paused}, {name}")
+            handler, env = variants[name]
+            result = _log_calls(handler, calls, env, pause)
+            cpu[name].append(result["cpu_seconds"] / calls * 1e6)
+            switches[name].append(result["voluntary_switches"] / calls)
+    return ({name: median(values) for name, values in cpu.items()},
+            {name: median(values) for name, values in switches.items()})
 
 
 def _log_calls(handler: str, count: int, env: dict[str, str], pause: float = 0.0) -> dict:
