@@ -143,6 +143,7 @@ def test_post_and_list_messages_newest_first(logged_in):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", second["created_at"])
     listed = logged_in.get("/api/messages?limit=2").json()["messages"]
     assert [m["id"] for m in listed] == [second["id"], first.json()["id"]]
+    assert listed[0] == second  # the POST answers with the row as stored, not as sent
 
 
 def test_message_list_limits(logged_in):
@@ -166,6 +167,13 @@ def test_post_message_accepts_1000_chars_after_trim(logged_in):
 
 def test_post_message_requires_login(api):
     assert_error(api.post("/api/messages", {"body": "hello"}), 401, "unauthorized")
+
+
+def test_a_session_that_outlived_its_account_cannot_post(logged_in, mysql):
+    me = logged_in.get("/api/auth/me").json()["username"]
+    mysql.sql(f"DELETE FROM {mysql.database}.users WHERE username = '{me}'")
+    assert_error(logged_in.post("/api/messages", {"body": "orphan"}), 401, "unauthorized")
+    assert mysql.sql(f"SELECT COUNT(*) FROM {mysql.database}.messages WHERE body = 'orphan'").strip() == "0"
 
 
 def test_injection_strings_round_trip_as_text(logged_in):

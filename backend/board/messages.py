@@ -70,14 +70,18 @@ def post_message():
     if not 1 <= len(body) <= MAX_BODY:
         raise ApiError(400, "validation_error", f"body must be 1-{MAX_BODY} characters after trimming")
     with db.cursor() as cur:
+        # One round trip (MariaDB's RETURNING) where an INSERT and a SELECT of the new row took two:
+        # on a traced request each statement is also a CLIENT span, about 0.45 M instructions.
         cur.execute(
-            "INSERT INTO messages (user_id, body) SELECT id, %s FROM users WHERE username = %s",
+            "INSERT INTO messages (user_id, body) SELECT id, %s FROM users WHERE username = %s"
+            " RETURNING id, body, created_at",
             (body, username),
         )
-        message_id = cur.lastrowid
-        cur.execute(_SELECT + " WHERE m.id = %s", (message_id,))
         row = cur.fetchone()
+    if row is None:  # the session outlived its account
+        raise ApiError(401, "unauthorized", "log in to post")
+    message_id = row["id"]
     message_cache.invalidate()
     log.info("message posted", extra={"message.id": message_id, "enduser.id": username})
     app_metrics.current().messages_posted.add(1)
-    return jsonify(_as_json(row)), 201
+    return jsonify(_as_json(dict(row, author=username))), 201
