@@ -9,6 +9,12 @@ export happens in that flush, whatever valgrind's slowdown does to the timers (a
 per item, so batching it differently moves the count little). The board holds 20 messages, what the
 GET returns (`request_loop.py seed`, once, before any count). The 10 % sampled figure is the mix of
 the "on" and "unsampled" counts, not a run with a ratio sampler, whose draw would move it.
+
+The floor rows say how low "on" could go while every statement and command keeps its span:
+"server span only" is the request with its SQL and Redis CLIENT spans left out (its SERVER span,
+metric and log records kept), bench/span_loop.py counts one bare CLIENT span through the app's own
+SDK pipeline with no instrumentation around it, and the floor is the first plus that span times the
+request's client spans (CLIENT_SPANS).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from common import HOUR_MS, REPO, Row, callgrind_instructions, progress
 from drop_sink import DropSink
@@ -29,14 +36,38 @@ LABELS = {"get": "GET /api/messages (cache hit)", "post": "POST /api/messages", 
 GOALS = {"get": 1.50, "post": 1.25, "login": 1.25}
 SAMPLED_GOAL = 1.20
 SAMPLED_SHARE = 0.10
+# A kept request's CLIENT spans: the cache-hit GET's MGET; the POST's session GET, its INSERT and
+# the cache generation's INCR. A login is scrypt's, whatever its spans cost: no floor row.
+CLIENT_SPANS = {"get": 1, "post": 3}
+SPAN_COUNTS = (200, 1200)
 
 
-def per_request(env: dict[str, str], workload: str, work_dir: Path, variant: str) -> float:
-    few, many = COUNTS[workload]
-    counts = [callgrind_instructions([sys.executable, str(REPO / "bench" / "request_loop.py"), workload, str(n)], env,
-                                     work_dir / f"callgrind.{variant}.{workload}.{n}", cwd=REPO / "backend")
-              for n in (few, many)]
-    return (counts[1] - counts[0]) / (many - few)
+def per_item(argv: Callable[[int], list[str]], counts: tuple[int, int], env: dict[str, str], out: Path) -> float:
+    """Instructions for one more item (request or span) of the bench script `argv(count)` runs: the
+    difference of two runs over the difference of their counts."""
+    few, many = counts
+    totals = [callgrind_instructions([sys.executable, *argv(n)], env, out.with_name(f"{out.name}.{n}"), cwd=REPO / "backend")
+              for n in counts]
+    return (totals[1] - totals[0]) / (many - few)
+
+
+def per_request(env: dict[str, str], workload: str, work_dir: Path, variant: str, *flags: str) -> float:
+    script = str(REPO / "bench" / "request_loop.py")
+    return per_item(lambda n: [script, workload, str(n), *flags], COUNTS[workload], env,
+                    work_dir / f"callgrind.{variant.replace(' ', '-')}.{workload}")
+
+
+def floor_rows(workload: str, counted: dict[str, float], span: float) -> list[Row]:
+    label, off = LABELS[workload], counted["off"]
+    floor = counted["server span only"] + CLIENT_SPANS[workload] * span
+    return [
+        Row("1d instructions/request", f"{label} instructions, server span only / off", counted["server span only"] / off,
+            "x", "", None, f"{counted['server span only'] / 1e6:.2f} M: its SERVER span, metric and log records, "
+                           "no CLIENT spans"),
+        Row("1d instructions/request", f"{label} instructions, floor / off", floor / off, "x", "", None,
+            f"{floor / 1e6:.2f} M: server span only + {CLIENT_SPANS[workload]} bare CLIENT span(s); "
+            f"'on' is {counted['on'] / 1e6:.2f} M"),
+    ]
 
 
 def run(work_dir: Path) -> list[Row]:
@@ -56,12 +87,20 @@ def run(work_dir: Path) -> list[Row]:
             }
             subprocess.run([sys.executable, str(REPO / "bench" / "request_loop.py"), "seed", "0"], env=variants["off"],
                            check=True, capture_output=True, cwd=REPO / "backend", timeout=300)
-            rows = []
+            progress("benchmark 1d: one bare CLIENT span, the SDK alone")
+            span_loop = str(REPO / "bench" / "span_loop.py")
+            span = per_item(lambda n: [span_loop, str(n)], SPAN_COUNTS, base, work_dir / "callgrind.span")
+            rows = [Row("1d instructions/request", "one bare CLIENT span (SDK, batch, encode, export)", span / 1e3,
+                        "k", "", None, "bench/span_loop.py: no instrumentation, six attributes")]
             for workload in COUNTS:
                 counted = {}
                 for name, env in variants.items():
                     progress(f"benchmark 1d: {LABELS[workload]}, {name}")
                     counted[name] = per_request(env, workload, work_dir, name)
+                if workload in CLIENT_SPANS:
+                    progress(f"benchmark 1d: {LABELS[workload]}, server span only")
+                    counted["server span only"] = per_request(base, workload, work_dir, "server span only",
+                                                              "--server-span-only")
                 # A 10 % ratio sampler run itself would keep 10 +- 3 of the 100 counted requests (a
                 # binomial draw per run); the same mix computed from the two counts repeats exactly.
                 counted["10 % sampled"] = SAMPLED_SHARE * counted["on"] + (1 - SAMPLED_SHARE) * counted["unsampled"]
@@ -73,6 +112,8 @@ def run(work_dir: Path) -> list[Row]:
                         detail += f" ({SAMPLED_SHARE:.0%} of 'on' + {1 - SAMPLED_SHARE:.0%} of 'unsampled')"
                     rows.append(Row("1d instructions/request", f"{LABELS[workload]} instructions {name} / off",
                                     ratio, "x", f"<= {goal}" if goal else "", ratio <= goal if goal else None, detail))
+                if workload in CLIENT_SPANS:
+                    rows.extend(floor_rows(workload, counted, span))
             return rows
     finally:
         cache.process.stop()

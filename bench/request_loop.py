@@ -3,7 +3,9 @@
 telemetry, MariaDB and Redis from the environment) driven through Flask's test client, so only gunicorn's own share is left out.
 Setup (signup, login, a warm cache) and the final flush of every queued span, record and metric
 cost the same whatever the count: instructions for N requests minus those for M < N, divided by
-N - M, is the cost of one request, its telemetry's export included."""
+N - M, is the cost of one request, its telemetry's export included. `--server-span-only` leaves out
+the SQL and Redis CLIENT spans (connections and clients as they are with telemetry off), so what
+the rest of a request's telemetry costs shows apart from them."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
 
 from board import create_app  # noqa: E402
+from board.telemetry import RedisClients, Telemetry  # noqa: E402
 from common import BOARD_MESSAGES, seed_board  # noqa: E402
 
 PASSWORD = "bench-password-1"
@@ -40,8 +43,15 @@ def requests_for(client, workload: str):
     raise SystemExit(f"unknown workload {workload!r}")
 
 
+def without_client_spans() -> None:
+    Telemetry.traced_sql = lambda self, connection: connection
+    Telemetry.redis_clients = lambda self, client: RedisClients(client, client)
+
+
 def main() -> None:
     workload, count = sys.argv[1], int(sys.argv[2])
+    if "--server-span-only" in sys.argv[3:]:
+        without_client_spans()
     app = create_app()
     client = app.test_client()
     if workload == "seed":
