@@ -17,7 +17,6 @@ from flask import Flask
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.instrumentation.pymysql import PyMySQLInstrumentor
-from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -29,6 +28,7 @@ from . import __version__
 from .json_logs import build_stdout_handler
 from .otlp_export import LogExporter, SpanExporter
 from .otlp_logs import OtlpLogHandler, otlp_log_handler
+from .redis_spans import TracedRedis
 from .request_telemetry import RequestTelemetry
 
 DEFAULT_SERVICE_NAME = "backend"
@@ -51,14 +51,12 @@ class Telemetry:
         return PyMySQLInstrumentor.instrument_connection(connection, tracer_provider=self.tracer_provider)
 
     def redis_clients(self, client: redis.Redis) -> RedisClients:
-        """The client, and a twin on its connection pool whose commands become CLIENT spans. The
-        instrumentation's wrapper formats the command, names and starts a span even when the
-        request's trace is dropped; RedisClients.for_current_span spares unsampled requests that."""
+        """The client, and a twin on its connection pool whose commands become CLIENT spans
+        (redis_spans). Only a kept trace's commands go through the twin
+        (RedisClients.for_current_span): an unsampled request pays nothing for spans it drops."""
         if self.tracer_provider is None:
             return RedisClients(client, client)
-        traced = redis.Redis(connection_pool=client.connection_pool)
-        RedisInstrumentor.instrument_client(traced, tracer_provider=self.tracer_provider)
-        return RedisClients(client, traced)
+        return RedisClients(client, TracedRedis(client.connection_pool, self.tracer_provider))
 
     def shutdown(self) -> None:
         """Flush what is queued; called when a gunicorn worker exits."""

@@ -29,7 +29,7 @@ def backend_env(mysql_env: dict[str, str], redis_url: str, otlp_endpoint: str | 
         OTEL_BSP_SCHEDULE_DELAY="200",
         OTEL_BLRP_SCHEDULE_DELAY="200",
         OTEL_METRIC_EXPORT_INTERVAL="1000",
-        # As the deployment sets it: stable network attribute names on the Redis CLIENT spans.
+        # As the deployment sets it: stable network attribute names on the SQL CLIENT spans.
         OTEL_SEMCONV_STABILITY_OPT_IN="http",
         PYTHONUNBUFFERED="1",
     )
