@@ -64,6 +64,8 @@ def recorded(make_client, pool: redis.ConnectionPool) -> list[dict]:
 
 
 def test_our_redis_spans_are_the_maintained_instrumentations(redis_srv, monkeypatch):
+    # The instrumentation reads this once per process, at its first use; no test before this one
+    # instruments anything in the pytest process (a mode read earlier would show here as a diff).
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     pool = redis.ConnectionPool.from_url(redis_srv.url, decode_responses=True)
 
