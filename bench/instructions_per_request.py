@@ -37,7 +37,7 @@ GOALS = {"get": 1.50, "post": 1.25, "login": 1.25}
 SAMPLED_GOAL = 1.20
 SAMPLED_SHARE = 0.10
 # A kept request's CLIENT spans: the cache-hit GET's MGET; the POST's session GET, its INSERT and
-# the cache generation's INCR. A login is scrypt's, whatever its spans cost: no floor row.
+# the cache generation's INCRBY. A login is scrypt's, whatever its spans cost: no floor row.
 CLIENT_SPANS = {"get": 1, "post": 3}
 SPAN_COUNTS = (200, 1200)
 
