@@ -82,3 +82,14 @@ def callgrind_instructions(command: list[str], env: dict[str, str], out: Path, c
     subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
                    env=env, check=True, capture_output=True, cwd=cwd, timeout=3600)
     return int(re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M).group(1))
+
+
+def callgrind_per_item(argv: Callable[[int], list[str]], counts: tuple[int, int], env: dict[str, str], out: Path,
+                       cwd: Path | None = None) -> float:
+    """Instructions for one more item (request, span, log call) of the Python script `argv(count)`
+    runs: two runs, FEW and MANY items, the difference over MANY - FEW, so that start-up and the
+    final flush, the same in both, cancel out. Each run's callgrind file is `out` plus its count."""
+    few, many = counts
+    totals = [callgrind_instructions([sys.executable, *argv(n)], env, out.with_name(f"{out.name}.{n}"), cwd=cwd)
+              for n in counts]
+    return (totals[1] - totals[0]) / (many - few)

@@ -22,9 +22,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
 
-from common import HOUR_MS, REPO, Row, callgrind_instructions, progress
+from common import HOUR_MS, REPO, Row, callgrind_per_item, progress
 from drop_sink import DropSink
 from harness import mariadb, redis_server
 from harness.backend import backend_env
@@ -42,19 +41,10 @@ CLIENT_SPANS = {"get": 1, "post": 3}
 SPAN_COUNTS = (200, 1200)
 
 
-def per_item(argv: Callable[[int], list[str]], counts: tuple[int, int], env: dict[str, str], out: Path) -> float:
-    """Instructions for one more item (request or span) of the bench script `argv(count)` runs: the
-    difference of two runs over the difference of their counts."""
-    few, many = counts
-    totals = [callgrind_instructions([sys.executable, *argv(n)], env, out.with_name(f"{out.name}.{n}"), cwd=REPO / "backend")
-              for n in counts]
-    return (totals[1] - totals[0]) / (many - few)
-
-
 def per_request(env: dict[str, str], workload: str, work_dir: Path, variant: str, *flags: str) -> float:
     script = str(REPO / "bench" / "request_loop.py")
-    return per_item(lambda n: [script, workload, str(n), *flags], COUNTS[workload], env,
-                    work_dir / f"callgrind.{variant.replace(' ', '-')}.{workload}")
+    return callgrind_per_item(lambda n: [script, workload, str(n), *flags], COUNTS[workload], env,
+                              work_dir / f"callgrind.{variant.replace(' ', '-')}.{workload}", cwd=REPO / "backend")
 
 
 def floor_rows(workload: str, counted: dict[str, float], span: float) -> list[Row]:
@@ -89,7 +79,8 @@ def run(work_dir: Path) -> list[Row]:
                            check=True, capture_output=True, cwd=REPO / "backend", timeout=300)
             progress("benchmark 1d: one bare CLIENT span, the SDK alone")
             span_loop = str(REPO / "bench" / "span_loop.py")
-            span = per_item(lambda n: [span_loop, str(n)], SPAN_COUNTS, base, work_dir / "callgrind.span")
+            span = callgrind_per_item(lambda n: [span_loop, str(n)], SPAN_COUNTS, base, work_dir / "callgrind.span",
+                                      cwd=REPO / "backend")
             rows = [Row("1d instructions/request", "one bare CLIENT span (SDK, batch, encode, export)", span / 1e3,
                         "k", "", None, "bench/span_loop.py: no instrumentation, six attributes")]
             for workload in COUNTS:

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from backend_deps import backend_deps
-from common import HOUR_MS, Row, callgrind_instructions, deployed_export_delays, median, progress
+from common import HOUR_MS, Row, callgrind_per_item, deployed_export_delays, median, progress
 
 LOG_CALLS = 50_000
 ROUNDS = 3
@@ -109,6 +109,5 @@ def _log_calls(handler: str, count: int, env: dict[str, str], pause: float = 0.0
 
 
 def _instructions_per_call(handler: str, env: dict[str, str], work_dir: Path) -> float:
-    counts = [callgrind_instructions([sys.executable, str(SCRIPT), handler, str(count)], env,
-                                     work_dir / f"callgrind.log.{handler}.{count}") for count in (FEW, MANY)]
-    return (counts[1] - counts[0]) / (MANY - FEW)
+    return callgrind_per_item(lambda count: [str(SCRIPT), handler, str(count)], (FEW, MANY), env,
+                              work_dir / f"callgrind.log.{handler}")
