@@ -47,8 +47,9 @@ METRICS_GOAL = 1.05
 
 def per_request(env: dict[str, str], workload: str, work_dir: Path, variant: str, *flags: str) -> float:
     script = str(REPO / "bench" / "request_loop.py")
+    name = variant.replace(",", "").replace(" ", "-")
     return callgrind_per_item(lambda n: [script, workload, str(n), *flags], COUNTS[workload], env,
-                              work_dir / f"callgrind.{variant.replace(' ', '-')}.{workload}", cwd=REPO / "backend")
+                              work_dir / f"callgrind.{name}.{workload}", cwd=REPO / "backend")
 
 
 # What a request records: every one its duration histogram point, a POST the messages counter too.
