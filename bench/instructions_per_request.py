@@ -43,17 +43,16 @@ SAMPLED_SHARE = 0.10
 CLIENT_SPANS = {"get": 1, "post": 3}
 SPAN_COUNTS = (200, 1200)
 METRICS_GOAL = 1.05
+# What a request records: every one its duration histogram point, a POST the messages counter too.
+METRIC_POINTS = {"get": "its duration point", "post": "its duration point and board.messages.posted"}
 
 
 def per_request(env: dict[str, str], workload: str, work_dir: Path, variant: str, *flags: str) -> float:
+    progress(f"benchmark 1d: {LABELS[workload]}, {variant}")
     script = str(REPO / "bench" / "request_loop.py")
     name = variant.replace(",", "").replace(" ", "-")
     return callgrind_per_item(lambda n: [script, workload, str(n), *flags], COUNTS[workload], env,
                               work_dir / f"callgrind.{name}.{workload}", cwd=REPO / "backend")
-
-
-# What a request records: every one its duration histogram point, a POST the messages counter too.
-METRIC_POINTS = {"get": "its duration point", "post": "its duration point and board.messages.posted"}
 
 
 def metrics_row(workload: str, counted: dict[str, float]) -> Row:
@@ -103,13 +102,10 @@ def run(work_dir: Path) -> list[Row]:
             for workload in COUNTS:
                 counted = {}
                 for name, env in variants.items():
-                    progress(f"benchmark 1d: {LABELS[workload]}, {name}")
                     counted[name] = per_request(env, workload, work_dir, name)
                 if workload in CLIENT_SPANS:  # a login is scrypt's: metrics and spans alike vanish in it
-                    progress(f"benchmark 1d: {LABELS[workload]}, on, no metrics")
                     counted["on, no metrics"] = per_request(dict(base, OTEL_METRICS_EXPORTER="none"), workload,
                                                             work_dir, "on, no metrics")
-                    progress(f"benchmark 1d: {LABELS[workload]}, server span only")
                     counted["server span only"] = per_request(base, workload, work_dir, "server span only",
                                                               "--server-span-only")
                 # A 10 % ratio sampler run itself would keep 10 +- 3 of the 100 counted requests (a
