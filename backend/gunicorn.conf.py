@@ -36,8 +36,7 @@ worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
 
 
 def worker_exit(server, worker):
-    # Flush spans and logs still queued in the batch processors before the worker goes away.
-    app = getattr(worker, "wsgi", None)
-    state = getattr(app, "extensions", {}).get("board") if app is not None else None
-    if state:
-        state["telemetry"].shutdown()
+    # Flush the spans, log records and metrics still queued before the worker goes away.
+    from board import telemetry
+
+    telemetry.shutdown()

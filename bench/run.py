@@ -1,6 +1,6 @@
 """`make bench`: runs every benchmark, prints one table and writes the figures to a JSON file.
 
-Usage: python bench/run.py [--only 1,4] [--out bench/results/latest.json]
+Usage: python bench/run.py [--only request_overhead,4] [--out bench/results/latest.json]
 """
 
 from __future__ import annotations
@@ -18,10 +18,7 @@ from common import REPO, Row, progress
 
 # benchmark number -> module with run(work_dir) -> list[Row]
 MODULES = {
-    "1-2": "instrumentation_cost",
-    "3": "log_record_cost",
-    "1c": "cpu_per_request",
-    "1d": "instructions_per_request",
+    "request_overhead": "request_overhead",
     "4": "gateway_throughput",
     "5": "freshness",
     "6": "browser_cost",

@@ -11,12 +11,13 @@ import urllib.parse
 
 import conftest
 from test_log_shaping import BODY_SECRETS
+from test_pipeline_e2e import QUERY_SECRET
 
 # Values that must never be stored, beyond the session ids conftest.Api recorded: the secrets the
 # suite put in attributes (test_pipeline_e2e.py) and printed in log lines (test_log_shaping.py).
 KNOWN_SECRETS = [conftest.TEST_PASSWORD, "cookie-secret-1", "auth-secret-2", "cookie-secret-3",
                  "password-secret-4", "password-secret-5", "token-secret-6", "auth-secret-7", "session-secret-8",
-                 *BODY_SECRETS]
+                 QUERY_SECRET, *BODY_SECRETS]
 
 
 def everything_in_loki(loki) -> str:

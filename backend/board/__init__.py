@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 from flask import Flask, request  # noqa: E402
 from werkzeug.middleware.proxy_fix import ProxyFix  # noqa: E402
 
-from . import app_metrics, auth, body_drain, db, health, messages, openapi, redis_store, telemetry  # noqa: E402
+from . import app_metrics, auth, body_drain, db, health, json_logs, messages, openapi, redis_store, telemetry  # noqa: E402
 from .config import Settings  # noqa: E402
 from .errors import ApiError, register_error_handlers  # noqa: E402
 
@@ -17,7 +17,7 @@ _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    process_telemetry = telemetry.init_process_telemetry()
+    json_logs.configure(str(telemetry.build_resource().attributes["service.name"]))
 
     app = Flask(__name__)
     app.config.update(
@@ -26,21 +26,25 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         JSON_SORT_KEYS=False,
     )
+    # First, so that the request's span exists before any of our hooks can answer.
+    if telemetry.enabled():
+        telemetry.start(app)
     app.extensions["board"] = {
-        "redis": process_telemetry.redis_clients(redis_store.build_client(settings)),
-        "telemetry": process_telemetry,
-        "metrics": app_metrics.BoardMetrics.create(process_telemetry.meter_provider),
+        "redis": redis_store.build_client(settings),
+        "metrics": app_metrics.BoardMetrics.create(),
     }
-    # First, so that the SERVER span exists before any of our hooks can answer.
-    telemetry.instrument_app(app, process_telemetry)
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     app.wsgi_app = body_drain.DrainUnreadBody(app.wsgi_app)
 
     @app.before_request
     def require_json_for_writes():
-        # With SameSite=Lax this closes the remaining CSRF door: a cross-site form cannot send JSON.
-        if request.method in _STATE_CHANGING and request.mimetype != "application/json":
+        # With SameSite=Lax this closes the remaining CSRF door: a cross-site form always declares a
+        # Content-Type, and never JSON. A write with neither body nor Content-Type (logout) carries
+        # nothing to forge. An unknown route or method is answered as such (404, 405), not as 415.
+        if request.routing_exception is not None or request.method not in _STATE_CHANGING:
+            return
+        if request.mimetype != "application/json" and (request.mimetype or body_drain.has_body(request.environ)):
             raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
 
     db.init_app(app)

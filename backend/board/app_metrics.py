@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from opentelemetry.metrics import Counter, MeterProvider, NoOpMeterProvider
+from opentelemetry import metrics
+from opentelemetry.metrics import Counter
 
 from . import __version__
 
@@ -16,8 +17,8 @@ class BoardMetrics:
     logins: Counter
 
     @classmethod
-    def create(cls, provider: MeterProvider | None) -> "BoardMetrics":
-        meter = (provider or NoOpMeterProvider()).get_meter("board", __version__)
+    def create(cls) -> "BoardMetrics":
+        meter = metrics.get_meter("board", __version__)
         return cls(
             messages_posted=meter.create_counter("board.messages.posted", unit="{message}",
                                                  description="Messages stored"),

@@ -15,6 +15,10 @@ DRAIN_MAX_BYTES = 8 * 1024 * 1024
 _CHUNK = 64 * 1024
 
 
+def has_body(environ: dict) -> bool:
+    return (environ.get("CONTENT_LENGTH") or "0") != "0" or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
 class DrainUnreadBody:
     def __init__(self, app, max_bytes: int = DRAIN_MAX_BYTES):
         self.app = app
@@ -22,7 +26,7 @@ class DrainUnreadBody:
 
     def __call__(self, environ, start_response):
         response = self.app(environ, start_response)
-        if not environ.get("CONTENT_LENGTH") and "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", ""):
+        if not has_body(environ):
             return response
         # ClosingIterator runs the drain after the server has written the response.
         return ClosingIterator(response, lambda: self._drain(environ["wsgi.input"]))

@@ -16,7 +16,7 @@ import pymysql
 import pymysql.cursors
 from flask import Flask, current_app, g
 
-from . import schema
+from . import schema, telemetry
 from .errors import DependencyUnavailable
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def get_connection() -> pymysql.connections.Connection:
         settings = current_app.config["SETTINGS"]
         state = current_app.extensions["board"]
         try:
-            conn = state["telemetry"].traced_sql(connect(settings))
+            conn = telemetry.sql_connection(connect(settings))
         except _UNAVAILABLE as exc:
             log.warning("mysql connect failed: %s", type(exc).__name__)
             raise DependencyUnavailable("mysql") from exc

@@ -59,11 +59,14 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(err: HTTPException):
         status = err.code or 500
         code = _HTTP_CODES.get(status, "http_error")
-        return error_response(status, code, err.description or code.replace("_", " "))
+        body, status = error_response(status, code, err.description or code.replace("_", " "))
+        # The headers Werkzeug's own page would carry, such as the Allow of a 405 (RFC 9110).
+        body.headers.extend((k, v) for k, v in err.get_headers() if k.lower() != "content-type")
+        return body, status
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
-        # On the SERVER span (whose 500 marks it an error: request_telemetry); the client gets no stack trace.
+        # On the request's span (whose 500 marks it an error); the client gets no stack trace.
         trace.get_current_span().record_exception(err)
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal error")

@@ -26,8 +26,7 @@ def build_client(settings) -> redis.Redis:
 
 
 def client() -> redis.Redis:
-    """This request's client: the traced twin when its trace is kept (Telemetry.redis_clients)."""
-    return current_app.extensions["board"]["redis"].for_current_span()
+    return current_app.extensions["board"]["redis"]
 
 
 @contextmanager

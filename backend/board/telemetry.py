@@ -1,172 +1,108 @@
-"""OpenTelemetry for the backend: providers, exporters, instrumentation and log handlers.
-
-Providers are built per process after gunicorn forks (the app factory runs in each worker,
-never with --preload), because batch processors own threads that do not survive a fork.
-"""
+"""OpenTelemetry for the backend: the SDK's providers with OTLP/HTTP exporters, and the maintained
+Flask, PyMySQL, Redis and logging instrumentations. Started in each gunicorn worker after the fork:
+batch processors own threads, which a fork does not copy."""
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
-import redis
-from flask import Flask
+from flask import Flask, request
 from opentelemetry import _logs, metrics, trace
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
 from opentelemetry.instrumentation.pymysql import PyMySQLInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span
+from opentelemetry.util.http import sanitize_method
+from pymysql.connections import Connection
 
 from . import __version__
-from .json_logs import build_stdout_handler
-from .otlp_export import LogExporter, SpanExporter
-from .otlp_logs import OtlpLogHandler, otlp_log_handler
-from .redis_spans import TracedRedis
-from .request_telemetry import RequestTelemetry
 
-DEFAULT_SERVICE_NAME = "backend"
-
-
-@dataclass
-class Telemetry:
-    service_name: str
-    tracer_provider: TracerProvider | None
-    logger_provider: LoggerProvider | None
-    meter_provider: MeterProvider | None = None
-
-    def traced_sql(self, connection: Any) -> Any:
-        """The connection, wrapped so that its statements become CLIENT spans when the current
-        request's trace is kept. The instrumentation builds its integration, a tracer included, per
-        connection, and we open one per request (db.py): an unsampled POST paid about 0.45 M
-        instructions (benchmark 1d's loop) for spans that were never recorded."""
-        if self.tracer_provider is None or not trace.get_current_span().is_recording():
-            return connection
-        return PyMySQLInstrumentor.instrument_connection(connection, tracer_provider=self.tracer_provider)
-
-    def redis_clients(self, client: redis.Redis) -> RedisClients:
-        """The client, and a twin on its connection pool whose commands become CLIENT spans
-        (redis_spans). Only a kept trace's commands go through the twin
-        (RedisClients.for_current_span): an unsampled request pays nothing for spans it drops."""
-        if self.tracer_provider is None:
-            return RedisClients(client, client)
-        return RedisClients(client, TracedRedis(client.connection_pool, self.tracer_provider))
-
-    def shutdown(self) -> None:
-        """Flush what is queued; called when a gunicorn worker exits."""
-        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
-            if provider is not None:
-                provider.shutdown()
+# Kubernetes polls the probes every few seconds; their spans would drown the real requests.
+PROBES = "/healthz$,/readyz$"
+# The request metrics the dashboards and alerts read, and no more: fewer series, less work per request.
+METRIC_VIEWS = [
+    View(instrument_name="http.server.active_requests", aggregation=DropAggregation(), attribute_keys=set()),
+    View(instrument_name="http.server.request.duration",
+         attribute_keys={"http.request.method", "http.route", "http.response.status_code", "error.type"}),
+]
 
 
-@dataclass(frozen=True)
-class RedisClients:
-    plain: redis.Redis
-    traced: redis.Redis
-
-    def for_current_span(self) -> redis.Redis:
-        return self.traced if trace.get_current_span().is_recording() else self.plain
-
-
-def sdk_disabled() -> bool:
-    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+def enabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
 
 
 def build_resource() -> Resource:
-    """Our defaults, overridden by OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME when set."""
-    defaults = Resource.create(
-        {
-            "service.name": DEFAULT_SERVICE_NAME,
-            "service.version": __version__,
-            # Unique per gunicorn worker: this runs after the fork, once per process.
-            "service.instance.id": str(uuid.uuid4()),
-        }
-    )
-    return defaults.merge(OTELResourceDetector().detect())
+    """Our defaults; OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override them."""
+    return Resource.create({
+        "service.name": "backend",
+        "service.version": __version__,
+        "service.instance.id": str(uuid.uuid4()),  # per worker: this runs after the fork
+    }).merge(OTELResourceDetector().detect())
 
 
-def build_tracer_provider(resource: Resource) -> TracerProvider:
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(SpanExporter()))
-    return provider
-
-
-def build_log_export(resource: Resource) -> tuple[LoggerProvider, OtlpLogHandler]:
-    provider = LoggerProvider(resource=resource)
-    return provider, otlp_log_handler(provider, LogExporter())
-
-
-def build_meter_provider(resource: Resource) -> MeterProvider | None:
-    """Cumulative OTLP/HTTP metrics every OTEL_METRIC_EXPORT_INTERVAL ms (the SDK reads it; 60 s by
-    default), with trace-based exemplars (OTEL_METRICS_EXEMPLAR_FILTER's default). None when
-    OTEL_METRICS_EXPORTER=none."""
-    if os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() == "none":
-        return None
-    return MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
-
-
-def configure_logging(service_name: str, otlp_handler: logging.Handler | None) -> None:
-    root = logging.getLogger()
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
-    for handler in list(root.handlers):
-        if getattr(handler, "_board_handler", False):
-            root.removeHandler(handler)
-    handlers: list[logging.Handler] = [build_stdout_handler(service_name)]
-    if otlp_handler is not None:
-        handlers.append(otlp_handler)
-    for handler in handlers:
-        handler._board_handler = True  # so a second create_app in one process replaces, not duplicates
-        root.addHandler(handler)
-    # The exporters' own connection errors must not loop back into the OTLP pipeline they report on.
-    for noisy in ("opentelemetry.exporter", "urllib3", "opentelemetry.sdk._shared_internal", "board.otlp_encoding",
-                  "board.otlp_export"):
-        logging.getLogger(noisy).propagate = False
-
-
-def init_process_telemetry() -> Telemetry:
-    """Install global providers once per process (OTel's API allows setting them only once)."""
-    log_handler = None
-    if sdk_disabled():
-        telemetry = Telemetry(_service_name(), None, None)
-    else:
-        current = trace.get_tracer_provider()
-        if isinstance(current, TracerProvider):
-            logger_provider = _logs.get_logger_provider()
-            meter_provider = metrics.get_meter_provider()
-            return Telemetry(
-                str(current.resource.attributes["service.name"]),
-                current,
-                logger_provider if isinstance(logger_provider, LoggerProvider) else None,
-                meter_provider if isinstance(meter_provider, MeterProvider) else None,
-            )
+def start(app: Flask) -> None:
+    """Global providers once per process (unless `opentelemetry-instrument` or an earlier app made
+    them), then the instrumentations. Endpoint, headers, compression, sampler, batch and export
+    intervals come from the standard OTEL_* variables, which the SDK reads itself."""
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
         resource = build_resource()
-        tracer_provider = build_tracer_provider(resource)
-        logger_provider, log_handler = build_log_export(resource)
-        meter_provider = build_meter_provider(resource)
+        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(tracer_provider)
+        logger_provider = LoggerProvider(resource=resource)
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
         _logs.set_logger_provider(logger_provider)
-        if meter_provider is not None:
-            metrics.set_meter_provider(meter_provider)
-        # Redis and SQL spans come per client and per connection (Telemetry.redis_clients,
-        # traced_sql), for kept traces only. Neither instrumentation records metrics here.
-        telemetry = Telemetry(str(resource.attributes["service.name"]), tracer_provider, logger_provider,
-                              meter_provider)
-    configure_logging(telemetry.service_name, log_handler)
-    return telemetry
+        if os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() != "none":
+            reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+            metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader], views=METRIC_VIEWS))
+    # The stable HTTP conventions unless the environment chooses (the one setting the
+    # instrumentations read): http.route on SERVER spans, http.server.request.duration in seconds.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+    # Every Redis client is traced, every log record goes out with its trace context; SQL: sql_connection.
+    for instrumentor in (RedisInstrumentor(), LoggingInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+    if not FlaskInstrumentor().is_instrumented_by_opentelemetry:  # zero-code patches Flask itself
+        FlaskInstrumentor.instrument_app(
+            app,
+            excluded_urls=os.environ.get("OTEL_PYTHON_FLASK_EXCLUDED_URLS", PROBES),
+            request_hook=_name_unrouted_by_method,
+            enable_commenter=False,  # no sqlcommenter here: nothing reads its context
+        )
 
 
-def _service_name() -> str:
-    return str(build_resource().attributes["service.name"])
+def sql_connection(connection: Connection) -> Connection:
+    """The connection, traced by PyMySQL's instrumentation when the request's trace is kept. It
+    builds a tracer and wrappers per connection, and the app opens one per request: an unsampled
+    request would pay for them and record nothing (bench/README.md)."""
+    if trace.get_current_span().is_recording() and not PyMySQLInstrumentor().is_instrumented_by_opentelemetry:
+        return PyMySQLInstrumentor.instrument_connection(connection)
+    return connection
 
 
-def instrument_app(app: Flask, telemetry: Telemetry) -> None:
-    if telemetry.tracer_provider is None:
-        return
-    # Probes are polled every few seconds by Kubernetes; tracing them would drown real requests.
-    RequestTelemetry(app, telemetry.tracer_provider, telemetry.meter_provider, excluded_paths=("/healthz", "/readyz"))
+def _name_unrouted_by_method(span: Span, _environ: dict) -> None:
+    """A request no route matched is named by its method alone, as the HTTP conventions say: the
+    path is client text, and a scan of random paths must not mint span names (nor span metrics)."""
+    if request.url_rule is None and span.is_recording():
+        method = sanitize_method(request.method)
+        span.update_name("HTTP" if method == "_OTHER" else method)
+
+
+def shutdown() -> None:
+    """Flush what the batch processors hold; gunicorn calls this when a worker exits."""
+    for provider in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider()):
+        if isinstance(provider, (TracerProvider, LoggerProvider, MeterProvider)):
+            provider.shutdown()

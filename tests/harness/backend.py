@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from .procs import REPO, Process, free_port, http_ok
 
@@ -29,8 +30,6 @@ def backend_env(mysql_env: dict[str, str], redis_url: str, otlp_endpoint: str | 
         OTEL_BSP_SCHEDULE_DELAY="200",
         OTEL_BLRP_SCHEDULE_DELAY="200",
         OTEL_METRIC_EXPORT_INTERVAL="1000",
-        # As the deployment sets it: stable network attribute names on the SQL CLIENT spans.
-        OTEL_SEMCONV_STABILITY_OPT_IN="http",
         PYTHONUNBUFFERED="1",
     )
     if otlp_endpoint:
@@ -43,12 +42,12 @@ def backend_env(mysql_env: dict[str, str], redis_url: str, otlp_endpoint: str | 
 
 class Backend:
     def __init__(self, log_dir: Path, env: dict[str, str], name: str = "backend", port: int | None = None,
-                 directory: Path = BACKEND_DIR):
-        """`directory`: the backend tree to run (bench/compare_backends.py runs another checkout's)."""
+                 launcher: Sequence[str] = ()):
+        """`launcher`: a command gunicorn runs under, e.g. `opentelemetry-instrument` (bench/)."""
         self.port = port or free_port()
         env = dict(env, PORT=str(self.port))
         self.process = Process(
-            name, gunicorn_argv(), log_dir, env=env, cwd=directory,
+            name, [*launcher, *gunicorn_argv()], log_dir, env=env, cwd=BACKEND_DIR,
             ready=lambda: http_ok(f"{self.url}/healthz"), ready_timeout=60,
         )
 
