@@ -77,19 +77,18 @@ def deployed_export_delays() -> dict[str, str]:
     return delays
 
 
-def callgrind_instructions(command: list[str], env: dict[str, str], out: Path, cwd: Path | None = None) -> int:
-    """Instructions callgrind counted for the whole process, every thread, running `command`."""
-    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
-                   env=env, check=True, capture_output=True, cwd=cwd, timeout=3600)
-    return int(re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M).group(1))
-
-
 def callgrind_per_item(argv: Callable[[int], list[str]], counts: tuple[int, int], env: dict[str, str], out: Path,
                        cwd: Path | None = None) -> float:
-    """Instructions for one more item (request, span, log call) of the Python script `argv(count)`
-    runs: two runs, FEW and MANY items, the difference over MANY - FEW, so that start-up and the
-    final flush, the same in both, cancel out. Each run's callgrind file is `out` plus its count."""
-    few, many = counts
-    totals = [callgrind_instructions([sys.executable, *argv(n)], env, out.with_name(f"{out.name}.{n}"), cwd=cwd)
-              for n in counts]
-    return (totals[1] - totals[0]) / (many - few)
+    """Instructions for one more item (a request) of the Python script `argv(count)` runs, every
+    thread: two runs side by side (a count does not depend on the machine's load), FEW and MANY
+    items, the difference over MANY - FEW, so that start-up and the final flush cancel out."""
+    files = [out.with_name(f"{out.name}.{n}") for n in counts]
+    env = dict(env, PYTHONHASHSEED="0")  # string hashing's random seed moves a count by tens of k
+    runs = [subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={file}", sys.executable, *argv(n)],
+                             env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for n, file in zip(counts, files)]
+    for run in runs:
+        _, err = run.communicate(timeout=3600)
+        assert run.returncode == 0, err.decode(errors="replace")[-3000:]
+    few, many = (int(re.search(r"^(?:summary|totals): (\d+)", f.read_text(), re.M).group(1)) for f in files)
+    return (many - few) / (counts[1] - counts[0])
