@@ -17,7 +17,7 @@ help:
 	@echo "make local     what runs here as local processes (no Tempo, Loki, Grafana: those run in the cluster), with a live view of what arrives"
 	@echo "make backend   run the backend under gunicorn in the foreground (env: MYSQL_*, REDIS_URL, OTEL_*)"
 	@echo "make faults    fault injection under load (alerts firing from the shipped rules, gateway SIGKILL, far end (Tempo+Loki) outage, 10-min soak); make soak: the soak alone"
-	@echo "make bench     run the benchmarks, print a table, write bench/results/latest.json"
+	@echo "make bench     run the benchmarks (ONLY=<name> for one), write bench/results/latest.json and the table in bench/README.md"
 	@echo "make collector build the otelcol-stack collector (cached by manifest hash)"
 	@echo "make go-tools  build the pinned Go tools the tests run (telemetrygen, etcd, kube-apiserver, kubectl, prometheus, alertmanager, ...)"
 	@echo "make images    build otel-stack/{backend,frontend,collector}:dev with podman (stand-in bases where no registry answers)"
@@ -33,7 +33,7 @@ venv: $(VENV_STAMP)
 
 system-packages: venv
 	@echo "==> checking Debian packages (mariadb-server, redis-server, nginx, chromium)"
-	@cd tests && ../$(PY) -m harness.system_packages
+	@$(PY) -m devstack.system_packages
 
 collector:
 	@echo "==> collector: otelcol-stack from collector/manifest.yaml (cold build takes minutes, then cached)"
@@ -52,6 +52,11 @@ cluster-tools:
 	@echo "==> cluster binaries from tools/ ($(CLUSTER_TOOLS)); cold: about 6 minutes, then cached"
 	@for tool in $(CLUSTER_TOOLS); do bash tools/build.sh $$tool >/dev/null || exit 1; done
 
+# The built frontend that nginx serves in the tests (npm ci, vite build; cached by the sources' hash).
+frontend-build: venv
+	@echo "==> frontend: npm ci and vite build (cached until frontend/ changes)"
+	@$(PY) -m devstack.nginx >/dev/null
+
 # The three images from their Dockerfiles with podman + runc; images/build.sh says what it does.
 images:
 	@bash images/build.sh >/dev/null
@@ -66,17 +71,19 @@ cluster-images: images cluster-tools
 	@bash images/cluster.sh >/dev/null
 
 # The stack as `kubectl apply -k` deploys it, on a real single-node Kubernetes started here
-# (tests/harness/cluster.py; needs root). CI runs it after `make faults`.
+# (devstack/cluster.py; needs root). CI runs it after `make faults`.
 cluster-test: venv system-packages collector go-tools cluster-tools frontend-build images cluster-images
 	@echo "==> cluster test: etcd, apiserver, controller manager, scheduler, kubelet, kube-proxy, CoreDNS, containerd; then kubectl apply -k tests/cluster/overlay"
 	@$(PY) -m pytest tests/cluster --timeout=1200
 
+# ONLY=<name>[,<name>] runs some: request_overhead, pipeline_throughput, freshness, browser_cost.
 bench: venv system-packages collector go-tools frontend-build
-	@echo "==> benchmarks (about 25 minutes; 1d runs under valgrind); table on stdout, figures in bench/results/latest.json"
-	@cd bench && ../$(PY) run.py
+	@echo "==> benchmarks $(or $(ONLY),all) (about 50 minutes for all; request_overhead runs under valgrind); figures in bench/results/latest.json"
+	@$(PY) -m bench.run $(if $(ONLY),--only $(ONLY))
+	@$(PY) -m bench.report
 
 local: venv system-packages collector go-tools frontend-build
-	@$(PY) scripts/local_stack.py
+	@$(PY) -m scripts.local_stack
 
 up:
 	@bash scripts/kind-up.sh

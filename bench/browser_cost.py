@@ -11,12 +11,12 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import REPO, Row, median, percentile, progress
+from bench.common import REPO, Row, median, percentile, progress
 
-BENCH = "6 browser cost"
+BENCH = "browser cost"
 # Sizes: the frontend's own `npm run size`. Load times: the app built with VITE_TELEMETRY=on and
-# =off, each served by the real nginx config (harness.nginx), loaded as a first visit (cache cleared)
-# in Debian's headless Chromium (harness.browser), A/B interleaved, the order alternating per round.
+# =off, each served by the real nginx config (devstack.nginx), loaded as a first visit (cache cleared)
+# in Debian's headless Chromium (devstack.browser), A/B interleaved, the order alternating per round.
 FRONTEND = REPO / "frontend"
 ROUNDS = 30
 WARMUP_ROUNDS = 2
@@ -147,7 +147,7 @@ def profile_once(context, url: str) -> dict[str, float]:
 
 def profile_loads(url: str) -> dict[str, float]:
     """Median milliseconds per file over PROFILE_LOADS first visits (files that ran in any)."""
-    from harness import browser
+    from devstack import browser
 
     runs = []
     with browser.playwright() as pw, browser.chromium(pw) as context:
@@ -158,7 +158,7 @@ def profile_loads(url: str) -> dict[str, float]:
 
 
 def measure_loads(urls: dict[str, str]) -> dict[str, list[dict]]:
-    from harness import browser
+    from devstack import browser
 
     results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     with browser.playwright() as pw, browser.chromium(pw) as context:
@@ -200,7 +200,7 @@ def load_rows(results: dict[str, list[dict]], served_gzip: dict[str, int]) -> li
     (son_med, _), (soff_med, _) = stats("script_ms", "on"), stats("script_ms", "off")
     setup = (f"{ROUNDS} rounds A/B interleaved (order alternating, {WARMUP_ROUNDS} warm-up rounds dropped), a new "
              "page with HTTP cache and cookies cleared per load (first visit), Debian Chromium headless via "
-             "Playwright (harness.browser), both builds served by frontend/nginx.conf via harness.nginx "
+             "Playwright (devstack.browser), both builds served by frontend/nginx.conf via devstack.nginx "
              "(gzip level 5 on the wire: JS "
              f"{served_gzip['on']} B on / {served_gzip['off']} B off), loopback, 2 shared noisy cores; "
              f"p99 of {ROUNDS} samples is their maximum.")
@@ -267,7 +267,7 @@ def served_js_gzip(url: str, root: Path) -> int:
 
 
 def run(work_dir: Path) -> list[Row]:
-    from harness.nginx import Nginx, ensure_frontend_built
+    from devstack.nginx import Nginx, ensure_frontend_built
 
     work_dir = Path(work_dir) / "browser-cost"
     work_dir.mkdir(parents=True, exist_ok=True)

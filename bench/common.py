@@ -13,8 +13,6 @@ from typing import Callable
 REPO = Path(__file__).resolve().parents[1]
 # A batch or export interval no benchmark loop outlasts: every export happens in the final flush.
 HOUR_MS = "3600000"
-# The benchmarks start components with the same harness as the tests.
-sys.path.insert(0, str(REPO / "tests"))
 
 
 @dataclass

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from common import deployed_export_delays, Row, percentile, progress
+from bench.common import deployed_export_delays, Row, percentile, progress
 
-BENCH = "5 freshness"
+BENCH = "freshness"
 # Each sample is a failed login for a fresh username: it logs "login failed" and its 401 body
 # hands over the trace id, as a user reporting a problem would. Requests go REQUEST_GAP_S apart,
 # no multiple of either export schedule, so they meet the export timers at varied phases, and
@@ -102,11 +102,11 @@ def failed_login(session, base_url: str) -> Sample:
 
 class Stack:
     def __init__(self, work_dir: Path):
-        from harness import collector, mariadb, redis_server
-        from harness.backend import Backend, backend_env
-        from harness.kube_apiserver import start_with_manifests
-        from harness.prometheus import Prometheus
-        from harness.far_end import FarEnd
+        from devstack import collector, mariadb, redis_server
+        from devstack.backend import Backend, backend_env
+        from devstack.kube_apiserver import start_with_manifests
+        from devstack.prometheus import Prometheus
+        from devstack.far_end import FarEnd
 
         self._stoppers: list[Callable[[], None]] = []
         try:

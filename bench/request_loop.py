@@ -1,8 +1,6 @@
-"""One workload's requests in a loop, in process, for callgrind to count: `python request_loop.py
-<workload> <count>`, run with backend/ on PYTHONPATH (`seed 0` fills the board first). The real app
-(create_app with its telemetry, MariaDB and Redis from the environment) through Flask's test client:
-only gunicorn is left out. Counting N requests and M < N, the difference over N - M is one request,
-its share of the final flush of spans, log records and metrics included."""
+"""`python -m bench.request_loop <workload> <count>` (backend/ on PYTHONPATH): one workload's requests
+through the real app in process, Flask's test client in gunicorn's place, for callgrind to count
+(request_overhead.py); `seed 0` fills the board first."""
 
 from __future__ import annotations
 
@@ -11,7 +9,7 @@ import sys
 
 from board import create_app, telemetry
 
-from common import BOARD_MESSAGES, seed_board
+from bench.common import BOARD_MESSAGES, seed_board
 
 PASSWORD = "bench-password-1"
 

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import opentelemetry.instrumentation.auto_instrumentation as zero_code
 
-import wrk
-from blackhole import Blackhole
-from common import BOARD_MESSAGES, HOUR_MS, REPO, Row, callgrind_per_item, deployed_export_delays, median, progress
-from drop_sink import DropSink
-from harness import mariadb, redis_server
-from harness.backend import Backend, backend_env
-from harness.proc_stats import children, cpu_seconds
-from harness.procs import free_port
+from bench import wrk
+from bench.blackhole import Blackhole
+from bench.common import BOARD_MESSAGES, HOUR_MS, REPO, Row, callgrind_per_item, deployed_export_delays, median, progress
+from bench.drop_sink import DropSink
+from devstack import mariadb, redis_server
+from devstack.backend import Backend, backend_env
+from devstack.proc_stats import children, cpu_seconds
+from devstack.procs import free_port
 
 NAME = "request overhead"
 WORKLOADS = {"get": "GET /api/messages (cache hit)", "post": "POST /api/messages", "login": "POST /api/auth/login"}
@@ -189,7 +189,7 @@ def instructions_per_request(work_dir: Path, shipped: dict[str, str], sink: str)
     """callgrind of request_loop.py; the export schedule is set past the loop's end, so every export
     happens in its final flush, whatever valgrind's slowdown does to timers. The 10 % figures mix
     the counts of kept and unsampled requests (a ratio sampler's own draw would move them)."""
-    loop = str(REPO / "bench" / "request_loop.py")
+    loop = ["-m", "bench.request_loop"]
     backend = str(REPO / "backend")
     late = {"OTEL_BSP_SCHEDULE_DELAY": HOUR_MS, "OTEL_BLRP_SCHEDULE_DELAY": HOUR_MS,
             "OTEL_METRIC_EXPORT_INTERVAL": HOUR_MS, "OTEL_EXPORTER_OTLP_ENDPOINT": sink}
@@ -207,16 +207,15 @@ def instructions_per_request(work_dir: Path, shipped: dict[str, str], sink: str)
         # `opentelemetry-instrument` puts its sitecustomize first on PYTHONPATH; valgrind must see no exec.
         paths = [os.path.dirname(zero_code.__file__)] if is_zero_code(label) else []
         envs[label] = dict(env, **late, PYTHONPATH=os.pathsep.join([*paths, backend]))
-    subprocess.run([sys.executable, loop, "seed", "0"], env=envs["off"], check=True, capture_output=True,
-                   cwd=backend, timeout=300)
+    subprocess.run([sys.executable, *loop, "seed", "0"], env=envs["off"], check=True, capture_output=True,
+                   cwd=REPO, timeout=300)
     rows = []
     for workload, title in WORKLOADS.items():
         counted = {}
         for label, env in envs.items():
             progress(f"{NAME}: instructions per request (callgrind), {title}, {label}")
-            counted[label] = callgrind_per_item(lambda n: [loop, workload, str(n)], COUNTS[workload], env,
-                                                work_dir / f"callgrind.{workload}.{label.replace(' ', '-')}",
-                                                cwd=backend)
+            counted[label] = callgrind_per_item(lambda n: [*loop, workload, str(n)], COUNTS[workload], env,
+                                                work_dir / f"callgrind.{workload}.{_slug(label)}", cwd=REPO)
         for kind in ("zero-code", "ours"):
             counted[f"{kind} 10 %"] = SAMPLED * counted[kind] + (1 - SAMPLED) * counted[f"{kind} unsampled"]
         for label, value in counted.items():

@@ -1,11 +1,10 @@
-"""`make bench`: runs every benchmark, prints one table and writes the figures to a JSON file.
-
-Usage: python bench/run.py [--only request_overhead,4] [--out bench/results/latest.json]
-"""
+"""`make bench` (`python -m bench.run [--only NAME,...]`): runs the benchmarks, prints one table and
+writes the figures to bench/results/latest.json; `python -m bench.report` renders them into bench/README.md."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import shutil
@@ -14,15 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, Row, progress
+from bench.common import REPO, Row, progress
 
-# benchmark number -> module with run(work_dir) -> list[Row]
-MODULES = {
-    "request_overhead": "request_overhead",
-    "4": "gateway_throughput",
-    "5": "freshness",
-    "6": "browser_cost",
-}
+# Each a module of bench/ with run(work_dir) -> list[Row], named for what it measures.
+BENCHMARKS = ("request_overhead", "pipeline_throughput", "freshness", "browser_cost")
+RESULTS = REPO / "bench" / "results" / "latest.json"
 
 
 def machine() -> str:
@@ -33,43 +28,44 @@ def machine() -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = f"| {'benchmark':<24} | {'metric':<58} | {'value':>10} | {'goal':<18} | met |"
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    print("| benchmark | metric | value | goal | met |\n|---|---|---|---|---|")
     for r in rows:
-        met = {True: "yes", False: "NO", None: ""}[r.met]
-        print(f"| {r.benchmark:<24} | {r.metric:<58} | {r.value:>8.2f} {r.unit:<1} | {r.goal:<18} | {met:<3} |")
-    details = [r for r in rows if r.detail]
-    if details:
-        print()
-        for r in details:
+        print(f"| {r.benchmark} | {r.metric} | {r.value:.2f} {r.unit} | {r.goal} | {({True: 'yes', False: 'NO'}).get(r.met, '')} |")
+    for r in rows:
+        if r.detail:
             print(f"- {r.metric}: {r.detail}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="", help="comma-separated keys of MODULES, e.g. 1-2,5")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "latest.json"))
+    parser.add_argument("--only", default="", help=f"comma-separated names of {', '.join(BENCHMARKS)}")
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
-    keys = [k for k in MODULES if not args.only or k in args.only.split(",")]
+    names = [n for n in args.only.split(",") if n] or list(BENCHMARKS)
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"no benchmark {', '.join(sorted(unknown))}; there are {', '.join(BENCHMARKS)}")
+    out = Path(args.out)
+    # A partial run replaces only its own benchmarks' rows in the results file.
+    kept = json.loads(out.read_text())["rows"] if out.exists() and args.only else []
     rows: list[Row] = []
-    started = time.time()
-    for key in keys:
-        module = __import__(MODULES[key])
-        work_dir = Path(tempfile.mkdtemp(prefix=f"bench-{MODULES[key]}-"))
-        progress(f"running benchmark {key} ({MODULES[key]}) in {work_dir}")
-        t0 = time.monotonic()
-        rows.extend(module.run(work_dir))
-        progress(f"benchmark {key} took {time.monotonic() - t0:.0f}s")
+    results = []
+    for name in names:
+        work_dir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+        progress(f"running {name} in {work_dir}")
+        started = time.monotonic()
+        ran = importlib.import_module(f"bench.{name}").run(work_dir)
+        progress(f"{name} took {time.monotonic() - started:.0f}s")
         shutil.rmtree(work_dir, ignore_errors=True)
+        rows.extend(ran)
+        results.extend(dict(r.as_dict(), module=name) for r in ran)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip()
-    print(f"\nmachine: {machine()}; commit {commit}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}\n")
+    print(f"\nmachine: {machine()}; commit {commit}\n")
     print_table(rows)
-    out = Path(args.out)
+    others = [r for r in kept if r["module"] not in names]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine(), "commit": commit, "started": started,
-                               "rows": [r.as_dict() for r in rows]}, indent=2))
+    out.write_text(json.dumps({"machine": machine(), "commit": commit, "rows": others + results}, indent=1) + "\n")
     print(f"\nwrote {out}")
 
 

@@ -9,7 +9,7 @@ import time
 from collections import defaultdict
 from typing import TextIO
 
-from harness.grafana_links import view_logs_query
+from devstack.grafana_links import view_logs_query
 
 # A trace is printed once no span of it has arrived for this long: the backend exports every
 # second (BSP) and the browser's spans come a little later than the backend's.

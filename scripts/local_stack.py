@@ -14,16 +14,14 @@ import tempfile
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from far_end_view import FarEndView  # noqa: E402
-from harness import collector, mariadb, redis_server  # noqa: E402
-from harness.backend import Backend, backend_env  # noqa: E402
-from harness.kube_apiserver import start_with_manifests  # noqa: E402
-from harness.prometheus import Prometheus  # noqa: E402
-from harness.far_end import FarEnd  # noqa: E402
-from harness.nginx import Nginx, ensure_frontend_built  # noqa: E402
-from harness.procs import say  # noqa: E402
+from scripts.far_end_view import FarEndView
+from devstack import collector, mariadb, redis_server
+from devstack.backend import Backend, backend_env
+from devstack.kube_apiserver import start_with_manifests
+from devstack.prometheus import Prometheus
+from devstack.far_end import FarEnd
+from devstack.nginx import Nginx, ensure_frontend_built
+from devstack.procs import say
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 from playwright.sync_api import expect
 
 from conftest import TEST_PASSWORD
-from harness.procs import say
+from devstack.procs import say
 
 T = TypeVar("T")
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")

@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import mariadb, redis_server
-from harness.backend import Backend, backend_env
-from harness.otlp_sink import OtlpSink
+import secret_scan
+from devstack import mariadb, redis_server
+from devstack.backend import Backend, backend_env
+from devstack.otlp_sink import OtlpSink
 
 TEST_PASSWORD = "correct-horse-battery-staple"
-# Every session id the suite was handed, for the final scan of what reached the far end.
-SESSION_IDS_SEEN: set[str] = set()
+# Every secret value the suite used (passwords, session ids it was handed, tokens it planted): when
+# the tests are done, the far_end fixture looks for each in everything stored (secret_scan.py).
+SECRETS: set[str] = {TEST_PASSWORD}
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +79,7 @@ class Api:
     @staticmethod
     def _seen(resp: requests.Response) -> requests.Response:
         if "session" in resp.cookies:
-            SESSION_IDS_SEEN.add(resp.cookies["session"])
+            SECRETS.add(resp.cookies["session"])
         return resp
 
     def signup_and_login(self, username: str, password: str = TEST_PASSWORD) -> requests.Response:
@@ -103,14 +105,14 @@ def logged_in(api) -> Api:
 
 
 # The observability pipeline: the gateway collector, and behind it the far end with its Loki and
-# Tempo models where the cluster runs Tempo and Loki (harness/far_end.py says why) -----------
+# Tempo models where the cluster runs Tempo and Loki (devstack/far_end.py says why) -----------
 
 
 @pytest.fixture(scope="session")
 def kube_api(work_dir):
     """A real etcd and kube-apiserver holding k8s/ as `kubectl apply -k` leaves it; the collectors
-    authenticate as their own ServiceAccounts (harness/kube_apiserver.py)."""
-    from harness.kube_apiserver import start_with_manifests
+    authenticate as their own ServiceAccounts (devstack/kube_apiserver.py)."""
+    from devstack.kube_apiserver import start_with_manifests
 
     api = start_with_manifests(work_dir / "kube")
     yield api
@@ -119,32 +121,35 @@ def kube_api(work_dir):
 
 @pytest.fixture(scope="session")
 def far_end(work_dir):
-    from harness.far_end import FarEnd
+    from devstack.far_end import FarEnd
 
     end = FarEnd(work_dir / "far-end").start()
     yield end
+    # Checks over all the session delivered, once the tests are done: a record Loki would have
+    # refused fails the run even if no test queried its stream, and so does any secret stored.
+    leaked = secret_scan.leaked(end, SECRETS)
     end.close()
-    # A record Loki would have refused must fail the run even if no test queried its stream.
     refused = end.loki.rejections()
     assert not refused, f"{len(refused)} records Loki would refuse reached the far end: {refused[:3]}"
+    assert not leaked, f"secret values reached the far end: {leaked}"
 
 
 @pytest.fixture(scope="session")
 def tempo(far_end):
-    """What Tempo would answer, from what reached the far end (harness/tempo_model.py)."""
+    """What Tempo would answer, from what reached the far end (devstack/tempo_model.py)."""
     return far_end.tempo
 
 
 @pytest.fixture(scope="session")
 def loki(far_end):
-    """What Loki would store and answer, from what reached the far end (harness/loki_model.py)."""
+    """What Loki would store and answer, from what reached the far end (devstack/loki_model.py)."""
     return far_end.loki
 
 
 @pytest.fixture(scope="session")
 def slack():
-    """Where Alertmanager's Slack notifications land (a stand-in: harness/slack_webhook.py)."""
-    from harness.slack_webhook import SlackWebhook
+    """Where Alertmanager's Slack notifications land (a stand-in: devstack/slack_webhook.py)."""
+    from devstack.slack_webhook import SlackWebhook
 
     hook = SlackWebhook().start()
     yield hook
@@ -153,7 +158,7 @@ def slack():
 
 @pytest.fixture(scope="session")
 def alertmanager(work_dir, slack):
-    from harness.alertmanager import Alertmanager
+    from devstack.alertmanager import Alertmanager
 
     am = Alertmanager(work_dir / "alertmanager", slack.url).start()
     yield am
@@ -163,7 +168,7 @@ def alertmanager(work_dir, slack):
 @pytest.fixture(scope="session")
 def prometheus(work_dir, alertmanager):
     """A real Prometheus with k8s/prometheus/ as it ships, alerting to the real Alertmanager."""
-    from harness.prometheus import Prometheus
+    from devstack.prometheus import Prometheus
 
     prom = Prometheus(work_dir / "prometheus", alertmanager.address).start()
     yield prom
@@ -172,7 +177,7 @@ def prometheus(work_dir, alertmanager):
 
 @pytest.fixture(scope="session")
 def gateway(work_dir, kube_api, far_end, prometheus):
-    from harness import collector
+    from devstack import collector
 
     gw = collector.gateway(work_dir / "gateway", kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
                            prometheus_otlp=prometheus.otlp_endpoint, CORS_ALLOWED_ORIGINS='["http://127.0.0.1"]').start()

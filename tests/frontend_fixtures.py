@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import browser
-from harness.nginx import Nginx, ensure_frontend_built
-from harness.procs import say
+from devstack import browser
+from devstack.nginx import Nginx, ensure_frontend_built
+from devstack.procs import say
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import requests
 
 import conftest
 from frontend_fixtures import frontend_dist, site  # noqa: F401 - fixtures
-from harness.procs import say
+from devstack.procs import say
 
 TESTS = Path(__file__).resolve().parent
 
@@ -29,7 +29,7 @@ def fuzz(base_url: str, examples: int, work: Path) -> int:
     result = subprocess.run([str(st), "run", f"{base_url}/api/openapi.json", "--checks", "all",
                              "--max-examples", str(examples), "--no-color"],
                             env=env, capture_output=True, text=True, timeout=900, cwd=work)
-    conftest.SESSION_IDS_SEEN.update(sessions.read_text().split() if sessions.exists() else ())
+    conftest.SECRETS.update(sessions.read_text().split() if sessions.exists() else ())
     output = result.stdout + result.stderr
     summary = re.search(r"^\s*(\d+) generated, (\d+) passed", output, re.M)
     print("\n".join(line for line in output.splitlines() if re.search(r"generated|Re-authenticated|issues", line)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from harness.procs import REPO
+from devstack.procs import REPO
 
 # The logs signal is still in development upstream: these are the import paths its documentation gives.
 DOCUMENTED_PRIVATE_MODULES = {"opentelemetry._logs", "opentelemetry.sdk._logs", "opentelemetry.sdk._logs.export",

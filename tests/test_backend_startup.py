@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import requests
 
-from harness.backend import BACKEND_DIR, GUNICORN_ARGV, Backend, backend_env, gunicorn_argv
-from harness.procs import REPO, free_port
+from devstack.backend import BACKEND_DIR, GUNICORN_ARGV, Backend, backend_env, gunicorn_argv
+from devstack.procs import REPO, free_port
 
 
 def test_the_harness_starts_gunicorn_with_the_containers_command():

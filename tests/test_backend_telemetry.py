@@ -8,8 +8,8 @@ import time
 import requests
 
 from conftest import TEST_PASSWORD, Api, unique_name
-from harness.backend import Backend, backend_env
-from harness.procs import free_port
+from devstack.backend import Backend, backend_env
+from devstack.procs import free_port
 
 SERVER, CLIENT = 2, 3  # opentelemetry.proto.trace.v1.Span.SpanKind
 

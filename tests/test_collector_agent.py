@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from harness import collector
-from harness.kube_objects import make_namespace, make_pod, make_replicaset
-from harness.pod_logs import PodLogs, cri, docker
+from devstack import collector
+from devstack.kube_objects import make_namespace, make_pod, make_replicaset
+from devstack.pod_logs import PodLogs, cri, docker
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"

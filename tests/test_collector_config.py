@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from harness import builds
-from harness.procs import REPO
+from devstack import builds
+from devstack.procs import REPO
 
 CONFIGS = {
     "gateway": ["collector/gateway.yaml"],
@@ -16,10 +16,10 @@ CONFIGS = {
                                                   "k8s/overlays/split-observability/gateway-auth.yaml"],
     "agent+bearer-auth (split-apps)": ["collector/agent.yaml", "k8s/components/agent-bearer-auth/agent-auth.yaml"],
     # The tests' far end (where Tempo and Loki stand), in both of its modes.
-    "far end (tests)": ["tests/harness/far_end.yaml"],
-    "far end, count only (benchmark 4)": ["tests/harness/far_end.yaml", "tests/harness/far_end_count_only.yaml"],
+    "far end (tests)": ["devstack/far_end.yaml"],
+    "far end, count only (benchmark 4)": ["devstack/far_end.yaml", "devstack/far_end_count_only.yaml"],
 }
-# The far end's config has no defaults: harness/far_end.py sets every address.
+# The far end's config has no defaults: devstack/far_end.py sets every address.
 FAR_END_ENV = {"HEALTH_CHECK_ENDPOINT": "127.0.0.1:13133", "OTLP_GRPC_ENDPOINT": "127.0.0.1:4317",
                "OTLP_HTTP_ENDPOINT": "127.0.0.1:3100", "TRACE_SINK_ENDPOINT": "127.0.0.1:4417",
                "LOG_SINK_ENDPOINT": "http://127.0.0.1:4418", "OTELCOL_METRICS_HOST": "127.0.0.1",

@@ -8,9 +8,9 @@ import os
 import requests
 
 from conftest import unique_name
-from harness import collector
-from harness.far_end import FarEnd
-from harness.otlp_payloads import log_request, span_request
+from devstack import collector
+from devstack.far_end import FarEnd
+from devstack.otlp_payloads import log_request, span_request
 
 BATCHES = 10
 PER_BATCH = 50

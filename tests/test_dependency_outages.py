@@ -10,9 +10,9 @@ import time
 import pytest
 
 from conftest import TEST_PASSWORD, Api, unique_name
-from harness import mariadb, redis_server
-from harness.backend import Backend, backend_env
-from harness.load import SteadyLoad
+from devstack import mariadb, redis_server
+from devstack.backend import Backend, backend_env
+from devstack.load import SteadyLoad
 
 REQUEST_TIMEOUT_S = 10  # a request slower than this during an outage counts as a hang
 

@@ -10,9 +10,9 @@ import pytest
 import requests
 
 from conftest import unique_name
-from harness import collector
-from harness.far_end import FarEnd
-from harness.otlp_payloads import PROTOBUF, log_request, span_request
+from devstack import collector
+from devstack.far_end import FarEnd
+from devstack.otlp_payloads import PROTOBUF, log_request, span_request
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from board_ui import (attr, db_system, descendants, describe, flush_telemetry, h
                       post_message, search_ids, service, sign_up, trace_id_of)
 from conftest import TEST_PASSWORD, unique_name
 from frontend_fixtures import browser_context, frontend_dist, pw, site  # noqa: F401 - fixtures
-from harness.procs import REPO, http_ok, say
+from devstack.procs import REPO, http_ok, say
 
 MIB = 1024 * 1024
 

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from frontend_fixtures import frontend_dist  # noqa: F401 - fixture
-from harness import nginx
-from harness.procs import say
+from devstack import nginx
+from devstack.procs import say
 
 
 def _plain_env() -> dict[str, str]:

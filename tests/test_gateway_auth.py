@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from conftest import Api
-from harness import collector
-from harness.backend import Backend, backend_env
-from harness.otlp_payloads import span_request
-from harness.procs import REPO
+from devstack import collector
+from devstack.backend import Backend, backend_env
+from devstack.otlp_payloads import span_request
+from devstack.procs import REPO
 
 GATEWAY_AUTH = REPO / "k8s" / "overlays" / "split-observability" / "gateway-auth.yaml"
 

@@ -14,9 +14,9 @@ import uuid
 import pytest
 import requests
 
-from harness import kustomize
-from harness.kube_objects import make_pod, make_replicaset
-from harness.otlp_payloads import PROTOBUF, log_request, span_request
+from devstack import kustomize
+from devstack.kube_objects import make_pod, make_replicaset
+from devstack.otlp_payloads import PROTOBUF, log_request, span_request
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from conftest import Api, unique_name
-from harness.grafana_links import provisioned, view_logs_query
+from devstack.grafana_links import provisioned, view_logs_query
 
 
 def test_view_logs_on_a_span_opens_that_requests_log_lines(stack_backend, tempo, loki):

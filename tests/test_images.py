@@ -1,6 +1,6 @@
 """The images `make images` builds, each run under exactly the security context its manifest declares.
 
-podman with runc runs every container as its pod spec says (harness/containers.py): its user, a
+podman with runc runs every container as its pod spec says (devstack/containers.py): its user, a
 read-only root filesystem with only the pod's volumes writable, capabilities dropped,
 no-new-privileges, seccomp, its memory limit. Each test reads what the kernel reports for the
 running process from /proc, and checks the container does its job at the far end.
@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import collector, containers, kustomize
-from harness.containers import HOST_ADDRESS, PodContainer
-from harness.kube_objects import make_namespace, make_pod
-from harness.otlp_payloads import span_request
-from harness.pod_logs import PodLogs, cri
-from harness.procs import REPO, free_port, poll_for
+from devstack import collector, containers, kustomize
+from devstack.containers import HOST_ADDRESS, PodContainer
+from devstack.kube_objects import make_namespace, make_pod
+from devstack.otlp_payloads import span_request
+from devstack.pod_logs import PodLogs, cri
+from devstack.procs import REPO, free_port, poll_for
 
 pytestmark = pytest.mark.timeout(600)
 

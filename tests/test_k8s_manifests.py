@@ -12,8 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from harness import kustomize
-from harness.kustomize import ENTRY_POINTS
+from devstack import kustomize
+from devstack.kustomize import ENTRY_POINTS
 
 REPO = Path(__file__).resolve().parents[1]
 K8S = REPO / "k8s"
@@ -60,7 +60,7 @@ COLLECTOR_CONFIG_PATCHES = {
 }
 
 
-# --- rendering (harness/kustomize.py, with kubectl built from k8s.io/kubernetes) -------------
+# --- rendering (devstack/kustomize.py, with kubectl built from k8s.io/kubernetes) -------------
 
 def render(entry: str) -> tuple[dict, ...]:
     try:

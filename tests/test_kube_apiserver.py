@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from harness import kustomize
-from harness.kustomize import ENTRY_POINTS
+from devstack import kustomize
+from devstack.kustomize import ENTRY_POINTS
 
 OVERLAYS = [entry for entry in ENTRY_POINTS if entry != "default"]
 COLLECTORS = ("observability/otel-gateway", "observability/otel-agent")

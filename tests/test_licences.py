@@ -11,8 +11,8 @@ from importlib import metadata
 
 import pytest
 
-from harness import builds
-from harness.procs import REPO
+from devstack import builds
+from devstack.procs import REPO
 
 # Go module paths of AGPL-3.0 projects, with any major-version suffix or package below them.
 # github.com/grafana/loki/pkg/push is published as a separate Apache-2.0 module and stays allowed.

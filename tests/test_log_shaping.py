@@ -16,24 +16,26 @@ import pytest
 import requests
 import yaml
 
+import conftest
 from conftest import Api, unique_name
-from harness import collector, kustomize
-from harness.kube_objects import make_namespace, make_pod
-from harness.otlp_payloads import PROTOBUF, log_request
-from harness.pod_logs import PodLogs, cri, cri_line
-from harness.proc_stats import cpu_seconds, status_kib
-from harness.procs import REPO
+from devstack import collector, kustomize
+from devstack.kube_objects import make_namespace, make_pod
+from devstack.otlp_payloads import PROTOBUF, log_request
+from devstack.pod_logs import PodLogs, cri, cri_line
+from devstack.proc_stats import cpu_seconds, status_kib
+from devstack.procs import REPO
 
 LINE_LIMIT = 255_000  # what transform/loki-limits in gateway.yaml cuts a body to
 HOUR_NS = 3600 * 10**9
 
-# Secrets printed in plain lines; test_zz_nothing_secret_reached_the_backends.py looks for these too.
+# Secrets printed in plain lines; the session's secret scan (conftest) looks for these too.
 BEARER = "tok3n-abcdefghijklmnopqrstuvwxyz012345"
 PASSWORD = "hunter2-pa55word-x9"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyJ9.c2lnbmF0dXJlLXRoYXQtaXMtc2VjcmV0"
 PRIVATE_KEY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7secretkeymaterial"
 AWS_KEY = "AKIAIOSFODNN7EXAMPLQ"
 BODY_SECRETS = [BEARER, PASSWORD, JWT, PRIVATE_KEY, AWS_KEY]
+conftest.SECRETS.update(BODY_SECRETS)
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,12 @@ import requests
 import yaml
 
 from conftest import Api, unique_name
-from harness import builds, collector
-from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
-from harness.alertmanager import TEST_TIMERS, for_tests
-from harness.far_end import FarEnd
-from harness.otlp_payloads import PROTOBUF, browser_fetch_request, log_request, span_request
-from harness.procs import REPO, poll_for
+from devstack import builds, collector
+from devstack.alertmanager import CONFIG as ALERTMANAGER_CONFIG
+from devstack.alertmanager import TEST_TIMERS, for_tests
+from devstack.far_end import FarEnd
+from devstack.otlp_payloads import PROTOBUF, browser_fetch_request, log_request, span_request
+from devstack.procs import REPO, poll_for
 
 PROMETHEUS_DIR = REPO / "k8s" / "prometheus"
 

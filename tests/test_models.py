@@ -1,4 +1,4 @@
-"""The Loki and Tempo models (harness/loki_model.py, harness/tempo_model.py) against answers that follow
+"""The Loki and Tempo models (devstack/loki_model.py, devstack/tempo_model.py) against answers that follow
 from the Loki and Tempo documentation. The records are real OTLP protobuf, decoded by the sink's own
 decode_logs/decode_traces, so the models see exactly what the far end would hand them. No services:
 these run in milliseconds."""
@@ -21,14 +21,14 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
-from harness.loki_model import CONFIG as LOKI_CONFIG
-from harness.loki_model import (
+from devstack.loki_model import CONFIG as LOKI_CONFIG
+from devstack.loki_model import (
     InvalidLogQL, LokiModel, LokiQueryRefused, LokiWouldReject, UnsupportedLogQL, load_limits, normalise_name,
     parse_bytes,
 )
-from harness.otlp_payloads import to_any_value, to_key_values
-from harness.otlp_sink import LogRecord, Span, decode_logs, decode_traces
-from harness.tempo_model import ROOT_NOT_YET_RECEIVED, TempoModel, UnsupportedTraceQL
+from devstack.otlp_payloads import to_any_value, to_key_values
+from devstack.otlp_sink import LogRecord, Span, decode_logs, decode_traces
+from devstack.tempo_model import ROOT_NOT_YET_RECEIVED, TempoModel, UnsupportedTraceQL
 
 OTEL = "https://grafana.com/docs/loki/latest/send-data/otel/"
 LIMITS = "https://grafana.com/docs/loki/latest/configure/#limits_config"
@@ -253,7 +253,7 @@ def rejected(loki: LokiModel, limit: str) -> LokiWouldReject:
 
 def test_sixteen_index_labels_are_refused():
     # LIMITS: max_label_names_per_series defaults to 15.
-    from harness.loki_model import DEFAULT_INDEX_LABELS
+    from devstack.loki_model import DEFAULT_INDEX_LABELS
 
     resource = {name: "v" for name in DEFAULT_INDEX_LABELS[:16]}
     error = rejected(loki_with(decoded_logs(resource, log("too many labels"))), "max_label_names_per_series")
@@ -264,7 +264,7 @@ def test_sixteen_index_labels_are_refused():
 def test_the_shipped_otlp_config_indexes_at_most_fifteen_and_no_per_process_identity():
     # DOCS_OTEL ("Changing the default mapping", ignore_defaults): with ignore_defaults only the
     # listed attributes are index labels; every other resource attribute is structured metadata.
-    from harness.loki_model import DEFAULT_INDEX_LABELS
+    from devstack.loki_model import DEFAULT_INDEX_LABELS
 
     resource = {name: "v" for name in DEFAULT_INDEX_LABELS} | {"host.name": "n", "os.type": "linux"}
     loki = loki_with(decoded_logs(resource, log("all of them")), config=LOKI_CONFIG)
@@ -341,7 +341,7 @@ def test_a_long_label_value_is_refused():
 
 def test_limits_come_from_the_shipped_config():
     # LIMITS: what k8s/loki/loki.yaml sets, Loki's defaults for the rest; sizes in binary units.
-    from harness.loki_model import CONFIG
+    from devstack.loki_model import CONFIG
 
     shipped = yaml.safe_load(CONFIG.read_text())["limits_config"]
     limits = load_limits()

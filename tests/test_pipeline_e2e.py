@@ -4,17 +4,23 @@ and Loki models answer for the queries a user (and Grafana) would run."""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import requests
 
+import conftest
 from conftest import Api, unique_name
 
 CLIENT = "SPAN_KIND_CLIENT"
 SERVER = "SPAN_KIND_SERVER"
-# A token in a URL's query string, which the Flask instrumentation records and the gateway removes;
-# the final secret scan (test_zz_...) looks for it in everything stored.
+# A token in a URL's query string, which the Flask instrumentation records and the gateway removes.
 QUERY_SECRET = "query-secret-10"
+# Secrets the tests below plant, which the session's secret scan (conftest) looks for too.
+PLANTED = {QUERY_SECRET, *(f"query-secret-{n}" for n in range(11, 15)),
+           *(f"{kind}-secret-{n}" for n, kind in enumerate(("cookie", "auth", "cookie", "password", "password", "token",
+                                                              "auth", "session"), start=1))}
+conftest.SECRETS.update(PLANTED)
 
 
 def find_trace(tempo, traceql: str, predicate, timeout: float = 30.0) -> str:
@@ -82,7 +88,7 @@ def test_a_query_string_never_reaches_tempo(stack_backend, tempo):
 
 def test_gateway_removes_secrets_whatever_the_sender_did(gateway, tempo, loki):
     """A sender that puts cookies, Authorization and passwords on spans and logs: none of it arrives."""
-    from harness.otlp_payloads import log_request, span_request
+    from devstack.otlp_payloads import log_request, span_request
 
     trace_id = unique_name("t").encode().hex()[:32].ljust(32, "0")
     secrets = {
@@ -119,5 +125,6 @@ def test_gateway_removes_secrets_whatever_the_sender_did(gateway, tempo, loki):
         "https://x.example/kept", "/kept", "https://x.example/kept"]
     assert entries[0]["labels"].get("enduser_id") == "kept-user"
     shown = repr(spans) + repr(entries)
-    for value in [*secrets.values(), *(f"query-secret-{n}" for n in range(11, 15))]:
+    assert all(value in PLANTED for value in re.findall(r"[a-z]+-secret-\d+", repr([secrets, urls])))
+    for value in [*secrets.values(), *PLANTED]:
         assert value not in shown, f"{value} reached Tempo or Loki"

@@ -24,9 +24,9 @@ from typing import Callable
 import pytest
 import yaml
 
-from harness import npm
-from harness.grafana_links import view_logs_query
-from harness.procs import REPO
+from devstack import npm
+from devstack.grafana_links import view_logs_query
+from devstack.procs import REPO
 
 GRAMMARS = REPO / "tests" / "query_grammars"
 DATASOURCES = REPO / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
@@ -283,7 +283,7 @@ def from_readme() -> list[Query]:
 
 def from_make_local() -> list[Query]:
     """What `make local` prints for each trace: the "View logs" query, rendered by the same code
-    (harness.grafana_links) from a backend SERVER span."""
+    (devstack.grafana_links) from a backend SERVER span."""
     span = {"trace_id": TRACE_ID, "span_id": SPAN_ID, "resource": dict(SPAN_ATTRIBUTES), "attributes": {}}
     return [{"lang": "logql", "query": view_logs_query(span), "where": "make local: View logs of a backend span"}]
 

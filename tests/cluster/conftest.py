@@ -1,5 +1,5 @@
 """`make cluster-test`: the stack as `kubectl apply -k` deploys it, on a real single-node cluster
-(harness/cluster.py), with the far end (where Tempo and Loki stand) on the node's address.
+(devstack/cluster.py), with the far end (where Tempo and Loki stand) on the node's address.
 
 One cluster per session: it takes about a minute to start and the stack about as long to roll out.
 The fixtures below override the suite's `far_end`, `tempo` and `loki` (tests/conftest.py), so the
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from harness.cluster import Cluster
-from harness.cluster_network import NODE_ADDRESS
-from harness.far_end import FarEnd
-from harness.procs import REPO, say
+from devstack.cluster import Cluster
+from devstack.cluster_network import NODE_ADDRESS
+from devstack.far_end import FarEnd
+from devstack.procs import REPO, say
 
 OVERLAY = REPO / "tests" / "cluster" / "overlay"
 
@@ -96,7 +96,7 @@ def site(frontend_url) -> Site:
 
 @pytest.fixture
 def browser_context(tmp_path):
-    from harness import browser
+    from devstack import browser
 
     with browser.playwright() as pw, browser.chromium(pw, tmp_path / "profile") as context:
         yield context

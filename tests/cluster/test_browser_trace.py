@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from board_ui import (db_system, descendants, describe, flush_telemetry, is_kind, open_app, poll, post_message,
                       service, sign_up, trace_id_of)
 from conftest import unique_name
-from harness.grafana_links import view_logs_query
-from harness.procs import say
+from devstack.grafana_links import view_logs_query
+from devstack.procs import say
 
 
 @pytest.mark.browser

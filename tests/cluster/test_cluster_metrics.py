@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import requests
 
-from harness.cluster_network import NODE_NAME
-from harness.procs import poll_for, say
+from devstack.cluster_network import NODE_NAME
+from devstack.procs import poll_for, say
 
 QUERIES = (
     'sum by (http_route) (http_server_request_duration_seconds_count{job="backend"}) > 0',

@@ -10,7 +10,7 @@ import requests
 
 from faults.board_traffic import BoardTraffic
 from faults.telemetry_counts import GatewayCounts, wait_for_drain, wait_for_far_end
-from harness.procs import say, wait_until
+from devstack.procs import say, wait_until
 
 GATEWAY = "app.kubernetes.io/name=otel-gateway"
 BACKEND = "app.kubernetes.io/name=backend"

@@ -12,8 +12,8 @@ from pathlib import Path
 import requests
 
 from board_ui import poll
-from harness.pod_logs import container_log_dir, lines_written
-from harness.procs import say
+from devstack.pod_logs import container_log_dir, lines_written
+from devstack.procs import say
 
 POD_LOGS = Path("/var/log/pods")
 # (namespace, app.kubernetes.io/name, container): pods whose stdout is their only log channel (the

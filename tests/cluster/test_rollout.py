@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from harness.procs import say
+from devstack.procs import say
 
 NAMESPACES = ("apps", "observability")
 # Declared uid 0 but powerless (k8s/otel-agent/daemonset.yaml says why); every other pod is non-root.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import requests
 
-from harness.load import SteadyLoad
+from devstack.load import SteadyLoad
 
 PASSWORD = "correct-horse-battery-staple"
 # One in ten requests a login, four posts, five reads. A load thread logs in first (its session

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness import collector
-from harness.backend import Backend, backend_env
-from harness.far_end import FarEnd
-from harness.procs import say
+from devstack import collector
+from devstack.backend import Backend, backend_env
+from devstack.far_end import FarEnd
+from devstack.procs import say
 
 
 @dataclass

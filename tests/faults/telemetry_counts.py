@@ -8,8 +8,8 @@ from dataclasses import dataclass, fields
 
 import yaml
 
-from harness.collector import metric_sum
-from harness.procs import REPO, say
+from devstack.collector import metric_sum
+from devstack.procs import REPO, say
 
 SERVER = "SPAN_KIND_SERVER"
 # Entries per Loki query: the most the shipped config allows.

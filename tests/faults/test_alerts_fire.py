@@ -10,9 +10,9 @@ from datetime import datetime
 import pytest
 
 from conftest import Api, unique_name
-from harness import redis_server
-from harness.load import SteadyLoad
-from harness.procs import say
+from devstack import redis_server
+from devstack.load import SteadyLoad
+from devstack.procs import say
 
 # Both alerts' `for` (k8s/prometheus/rules/stack.yml). Each fires after it, plus up to a span
 # metrics flush, an own-metrics push and a rule evaluation (15 s each) to become pending.
@@ -74,7 +74,7 @@ class AlertTimeline:
 def test_failing_writes_and_a_stalled_trace_export_fire_alerts_that_reach_slack(
         pipeline, traced_backend, backend_redis, prometheus, slack):
     """Prometheus runs k8s/prometheus/ as shipped; Alertmanager k8s/alertmanager/alertmanager.yml
-    with only its grouping timers shortened (harness/alertmanager.py). Asserted:
+    with only its grouping timers shortened (devstack/alertmanager.py). Asserted:
     - ServiceErrorRatioHigh for this backend goes pending, then firing no sooner than its `for`
       after it became active; Slack gets "[FIRING] ServiceErrorRatioHigh (<service>)" with the
       summary and runbook, then, after the failures stop, "[RESOLVED] ...";

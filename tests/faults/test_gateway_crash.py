@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from harness.procs import say
+from devstack.procs import say
 
 from .board_traffic import BoardTraffic
 from .telemetry_counts import GatewayCounts, delivered, wait_for_drain, wait_for_far_end

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from harness.proc_stats import children, rss_kb
-from harness.procs import say
+from devstack.proc_stats import children, rss_kb
+from devstack.procs import say
 
 from .board_traffic import BoardTraffic
 from .telemetry_counts import delivered, wait_for_drain, wait_for_far_end

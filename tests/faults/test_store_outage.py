@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.procs import say
+from devstack.procs import say
 
 from .board_traffic import BoardTraffic
 from .telemetry_counts import GatewayCounts, delivered, wait_for_drain, wait_for_far_end

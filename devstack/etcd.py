@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import builds
-from .procs import Process, free_port, http_ok
+from .procs import LocalService, Process, free_port, http_ok
 
 
-class Etcd:
+class Etcd(LocalService):
     def __init__(self, base_dir: Path):
-        self.client_port = free_port()
+        self.port = free_port()
         peer = f"http://127.0.0.1:{free_port()}"
         argv = [
             builds.tool("etcd"),
@@ -26,11 +26,4 @@ class Etcd:
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
-
-    def start(self) -> "Etcd":
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
+        return self.url

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from common import Row, progress
-from harness.collector import metric_sum
-from harness.proc_stats import CLK_TCK, cpu_seconds, status_kib
+from bench.common import Row, progress
+from devstack.collector import metric_sum
+from devstack.proc_stats import CLK_TCK, cpu_seconds, status_kib
 
-BENCH = "4 gateway throughput"
+BENCH = "pipeline throughput"
 # telemetrygen offers spans, then log records, at each rate for STEP_S seconds; stepping stops at
 # the first step that is not clean (Step.clean: every item generated, accepted, exported and
 # counted by the far end's own receiver, nothing refused, failed or discarded, and neither
@@ -169,10 +169,10 @@ class QueueSampler:
 
 class Stack:
     def __init__(self, work_dir: Path):
-        from harness import collector
-        from harness.kube_apiserver import start_with_manifests
-        from harness.prometheus import Prometheus
-        from harness.far_end import FarEnd
+        from devstack import collector
+        from devstack.kube_apiserver import start_with_manifests
+        from devstack.prometheus import Prometheus
+        from devstack.far_end import FarEnd
 
         self.work_dir = work_dir
         self.kube = start_with_manifests(work_dir / "kube")
@@ -221,7 +221,7 @@ def counters(stack: Stack, signal: str) -> dict[str, float]:
 
 
 def run_step(stack: Stack, signal: str, rate: int, efficiency: float) -> Step:
-    from harness.telemetrygen import TelemetryGen, workers_for
+    from devstack.telemetrygen import TelemetryGen, workers_for
 
     _, exporter, _ = SIGNALS[signal]
     # Each worker falls short of its nominal rate by its timer's overshoot: ask for more workers.
@@ -319,7 +319,7 @@ def rate_row(signal: str, steps: list[Step]) -> Row:
 def run(work_dir: Path) -> list[Row]:
     work_dir = Path(work_dir) / "gateway-throughput"
     work_dir.mkdir(parents=True, exist_ok=True)
-    from harness import builds
+    from devstack import builds
 
     builds.tool("telemetrygen")
     stack = Stack(work_dir)

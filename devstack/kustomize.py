@@ -78,14 +78,6 @@ def render_directory(directory: Path) -> tuple[dict, ...]:
     return tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
 
 
-ACCESS_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
-
-
-def access_control(objs) -> list[dict]:
-    """The namespaces, ServiceAccounts and RBAC of a rendering: what a collector's token may do."""
-    return [o for o in objs if o["kind"] in ACCESS_KINDS]
-
-
 def workload(kind: str, name: str, namespace: str | None = None, entry: str = "default") -> dict:
     """The one rendered object of this kind and name (in `namespace`, when given)."""
     (found,) = [o for o in render(entry) if o["kind"] == kind and o["metadata"]["name"] == name

@@ -97,10 +97,3 @@ def make_replicaset(name: str, namespace: str, deployment: str) -> dict[str, Any
     }
 
 
-def make_node(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "uid": str(uuid.uuid4()), "labels": dict(labels or {}),
-                     "creationTimestamp": now_rfc3339()},
-        "status": {},
-    }

@@ -15,12 +15,12 @@ from typing import Any
 import requests
 
 from . import builds, kustomize
-from .procs import REPO, Process, free_port, http_ok, poll_for
+from .procs import REPO, LocalService, Process, free_port, http_ok, poll_for
 
 CONFIG_DIR = REPO / "k8s" / "prometheus"
 
 
-class Prometheus:
+class Prometheus(LocalService):
     def __init__(self, base_dir: Path, alertmanager: str | None = None):
         self.port = free_port()
         self.conf_dir = base_dir / "prometheus-etc"
@@ -37,20 +37,9 @@ class Prometheus:
                                ready_timeout=60)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def otlp_endpoint(self) -> str:
         """What an otlp_http exporter takes (it appends /v1/metrics)."""
         return f"{self.url}/api/v1/otlp"
-
-    def start(self) -> "Prometheus":
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
 
     def _api(self, path: str, **params: Any) -> Any:
         resp = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)

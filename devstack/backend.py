@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .procs import REPO, Process, free_port, http_ok
+from .procs import REPO, LocalService, Process, free_port, http_ok
 
 BACKEND_DIR = REPO / "backend"
 # The container's command, word for word (see backend/Dockerfile).
@@ -40,7 +40,7 @@ def backend_env(mysql_env: dict[str, str], redis_url: str, otlp_endpoint: str | 
     return env
 
 
-class Backend:
+class Backend(LocalService):
     def __init__(self, log_dir: Path, env: dict[str, str], name: str = "backend", port: int | None = None,
                  launcher: Sequence[str] = ()):
         """`launcher`: a command gunicorn runs under, e.g. `opentelemetry-instrument` (bench/)."""
@@ -50,17 +50,6 @@ class Backend:
             name, [*launcher, *gunicorn_argv()], log_dir, env=env, cwd=BACKEND_DIR,
             ready=lambda: http_ok(f"{self.url}/healthz"), ready_timeout=60,
         )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "Backend":
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
 
     def json_lines(self) -> list[dict]:
         """The JSON log lines the workers wrote to stdout (what `kubectl logs` shows)."""

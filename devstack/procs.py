@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 
@@ -26,7 +26,7 @@ def free_port() -> int:
 
 def say(message: str) -> None:
     """Progress for slow steps, visible even under pytest's capture."""
-    print(f"[harness] {message}", file=sys.__stderr__, flush=True)
+    print(f"[devstack] {message}", file=sys.__stderr__, flush=True)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
@@ -66,6 +66,27 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
+
+
+class LocalService:
+    """A component run here as one Process: start and stop it, its URL on loopback, its output."""
+
+    process: Process
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def logs(self) -> str:
+        return self.process.output()
 
 
 class Process:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import npm, system_packages
-from .procs import REPO, Process, free_port, http_ok, say
+from .procs import REPO, LocalService, Process, free_port, http_ok, say
 
 FRONTEND = REPO / "frontend"
 DIST = FRONTEND / "dist"
@@ -98,11 +98,6 @@ def ensure_frontend_built() -> Path:
     return DIST
 
 
-def last_build_log() -> str:
-    path = CACHE / "frontend-build.log"
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
 # nginx -----------------------------------------------------------------------------------------
 
 
@@ -126,7 +121,7 @@ def nginx_argv(conf: Path, test_only: bool = False) -> list[str]:
     return argv + ["-t"] if test_only else argv
 
 
-class Nginx:
+class Nginx(LocalService):
     def __init__(self, base_dir: Path, backend_url: str, otlp_url: str, static_root: Path = DIST,
                  name: str = "nginx", port: int | None = None, **variables: str):
         self.port = port or free_port()
@@ -143,10 +138,6 @@ class Nginx:
         self.name = name
         self.conf: Path | None = None
         self.process: Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Nginx":
         self.conf = render_config(self.runtime_dir, **self.variables)

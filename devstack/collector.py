@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import builds
 from .kube_apiserver import KubeApiServer
-from .procs import REPO, Process, free_port, http_ok
+from .procs import REPO, LocalService, Process, free_port, http_ok
 
 _SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
 
@@ -21,7 +21,7 @@ GATEWAY_CONFIG = REPO / "collector" / "gateway.yaml"
 AGENT_CONFIG = REPO / "collector" / "agent.yaml"
 
 
-class Collector:
+class Collector(LocalService):
     def __init__(self, name: str, config: Path, base_dir: Path, kube: KubeApiServer | None, env: dict[str, str],
                  extra_configs: tuple[Path, ...] = (), service_account: str = "observability/otel-gateway",
                  listen: tuple[str, int, int] | None = None):
@@ -62,13 +62,6 @@ class Collector:
     def otlp_grpc(self) -> str:
         return f"{self.listen_host}:{self.grpc_port}"
 
-    def start(self) -> "Collector":
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
-
     def metrics(self) -> str:
         """The collector's own Prometheus metrics (queue sizes, sent/failed counts)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
@@ -97,7 +90,7 @@ def metric_sum(text: str, name: str, **labels: str) -> int:
 
 def gateway(base_dir: Path, kube: KubeApiServer, tempo_otlp_grpc: str, loki_otlp_http: str, *,
             prometheus_otlp: str, name: str = "gateway", **env: str) -> Collector:
-    """prometheus_otlp: a real Prometheus's OTLP endpoint (harness/prometheus.py), for the metrics
+    """prometheus_otlp: a real Prometheus's OTLP endpoint (devstack/prometheus.py), for the metrics
     and for the gateway's own (OWN_METRICS_OTLP_ENDPOINT in env sends those elsewhere)."""
     return Collector(name, GATEWAY_CONFIG, base_dir, kube,
                      {"TEMPO_OTLP_ENDPOINT": tempo_otlp_grpc, "LOKI_OTLP_ENDPOINT": loki_otlp_http,

@@ -46,7 +46,7 @@ def make_pki(directory: Path, addresses: tuple[str, ...] = ()) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=stack-tests-ca",
              "-keyout", "ca.key", "-out", "ca.crt", cwd=directory)
-    # HOST_ADDRESS: how containers (harness/containers.py) reach the host's loopback.
+    # HOST_ADDRESS: how containers (devstack/containers.py) reach the host's loopback.
     sans = ",".join(f"IP:{ip}" for ip in ("127.0.0.1", HOST_ADDRESS, *addresses))
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kube-apiserver",
              "-CA", "ca.crt", "-CAkey", "ca.key",

@@ -14,7 +14,7 @@ import requests
 import yaml
 
 from . import builds, kustomize
-from .procs import REPO, Process, free_port, http_ok
+from .procs import REPO, LocalService, Process, free_port, http_ok
 
 CONFIG = REPO / "k8s" / "alertmanager" / "alertmanager.yml"
 TEST_TIMERS = {"group_wait": "1s", "group_interval": "1s"}
@@ -26,7 +26,7 @@ def for_tests(config: dict[str, Any], webhook_url_file: Path) -> dict[str, Any]:
     return {**config, "route": {**config["route"], **TEST_TIMERS}, "receivers": receivers}
 
 
-class Alertmanager:
+class Alertmanager(LocalService):
     def __init__(self, base_dir: Path, slack_webhook_url: str):
         self.port = free_port()
         conf_dir = base_dir / "alertmanager-etc"
@@ -43,19 +43,8 @@ class Alertmanager:
                                ready_timeout=60)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def start(self) -> "Alertmanager":
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """As Prometheus sends them (POST /api/v2/alerts)."""

@@ -18,7 +18,7 @@ PACKAGES = {
     "wrk": "wrk",  # benchmarks' load generator
 }
 
-# What the test cluster's node runs (harness/cluster.py); the CNI plugins are found by path.
+# What the test cluster's node runs (devstack/cluster.py); the CNI plugins are found by path.
 CLUSTER_PACKAGES = {
     "containerd": "containerd",
     "runc": "runc",
