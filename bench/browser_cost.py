@@ -1,6 +1,5 @@
-"""Benchmark 6: what browser telemetry costs in gzip bytes of JS and in time to the `load` event.
-Run alone: python bench/run.py --only 6
-"""
+"""What browser telemetry costs in gzip bytes of JS and in time to the `load` event:
+`make bench ONLY=browser_cost`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Benchmark 5: how soon a finished request's log line and its trace reach the far end (where Loki and
-Tempo stand; found through the Loki and Tempo models), with the deployment's export schedules.
-Loki's and Tempo's own time to make a push queryable is not part of it. Run alone: python bench/run.py --only 5
-"""
+"""How soon a finished request's log line and trace reach the far end (where Loki and Tempo stand),
+with the deployment's export schedules: `make bench ONLY=freshness`."""
 
 from __future__ import annotations
 

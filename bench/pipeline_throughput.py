@@ -1,7 +1,5 @@
-"""Benchmark 4: the highest span and log rate the shipped gateway passes to the far end (our own
-collector where Tempo and Loki stand, counting only) with nothing lost, and its peak memory.
-Run alone: python bench/run.py --only 4
-"""
+"""The highest span and log rate the shipped gateway passes to the far end (our collector where Tempo
+and Loki stand, counting only) with nothing lost, and its memory: `make bench ONLY=pipeline_throughput`."""
 
 from __future__ import annotations
 

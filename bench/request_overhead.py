@@ -1,11 +1,6 @@
-"""What telemetry costs a request, against what a user would run instead: the backend with telemetry
-off, under `opentelemetry-instrument` with its defaults (zero-code, what most tutorials set up) and
-as shipped (ours), at 100 % and 10 % sampled; and that an unreachable collector costs no request.
-
-Two measures of the same variants: the CPU of one gunicorn worker pinned to core 0 under wrk (load
-on core 1), per completed request; and callgrind's instructions per request of the app in process
-(request_loop.py), which the machine's other load cannot move. Both export to drop sinks.
-"""
+"""What telemetry costs a request: off, zero-code (`opentelemetry-instrument`) and ours, at 100 % and
+10 % sampled, by worker CPU and by callgrind's instructions; and that an unreachable collector costs
+no request: `make bench ONLY=request_overhead` (bench/README.md says how it measures)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""`make local`: what of the stack runs here as local processes, for a machine with no cluster and
-no container engine. The same harness the tests use starts MariaDB, Redis, the gateway collector (its
-k8s_attributes talks to the stand-in API server), the far end where Tempo and Loki stand, the
-backend under gunicorn and nginx with the built frontend, then shows live what reaches the far end.
-Tempo, Loki and Grafana run only in the cluster (`make up`); Ctrl-C stops everything.
-"""
+"""`make local`: the stack as local processes (devstack, as the tests run it), for a machine with no
+cluster and no container engine, with a live view of what reaches the far end. Tempo, Loki and
+Grafana run only in the cluster (`make up`); Ctrl-C stops everything."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Reading the rest of a request body the app did not read, once the answer has been sent.
-
-The app answers an oversized or refused body (413, 415, 401) without reading it. gunicorn then
-drains at most 64 KiB before it closes the connection, and closing a socket with unread bytes
-makes the kernel send RST: a client still sending its body gets a reset instead of the answer
-already on its way. Reading the body to its end (bounded: nginx, in front in the cluster, refuses
-anything over 1 MiB itself) lets the client finish sending and read the JSON error.
-"""
+"""Reads the rest of a body the app refused unread (413, 415, 401) after answering: gunicorn drains only
+64 KiB, and a socket closed with unread bytes sends RST, so a client still sending would get a reset
+instead of the answer. Bounded (nginx in front refuses over 1 MiB itself)."""
 
 from __future__ import annotations
 

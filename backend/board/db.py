@@ -1,8 +1,6 @@
-"""MariaDB access: one lazily opened PyMySQL connection per request, closed at teardown.
-
-Opening per request (not a long-lived pool) is what lets the API recover by itself when MariaDB
-returns: there is no stale connection to notice. A cache hit never opens one.
-"""
+"""MariaDB access: one PyMySQL connection per request, opened lazily (a cache hit opens none) and
+closed at teardown. No long-lived pool, so the API recovers by itself when MariaDB returns: there is
+no stale connection to notice."""
 
 from __future__ import annotations
 

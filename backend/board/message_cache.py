@@ -1,11 +1,6 @@
-"""The newest messages cached in Redis, invalidated on write by bumping a generation counter.
-
-The cached list carries the generation it was read under, and a reader takes it only when that is
-the current one: a reader that loaded from MariaDB before a write can only store a list tagged with
-the old generation, which no reader accepts any more, so a stale list never outlives the write that
-made it stale. The counter and the list come back in one MGET, so a cache hit is one round trip
-(and one span). Redis being down is not an error here: the caller reads MariaDB instead.
-"""
+"""The newest messages cached in Redis, invalidated on write by bumping a generation counter; Redis
+being down is not an error here (the caller reads MariaDB). The counter and the list come back in
+one MGET, so a cache hit is one round trip."""
 
 from __future__ import annotations
 
@@ -25,7 +20,9 @@ TTL_S = 300
 
 
 def lookup() -> tuple[str | None, list[dict] | None]:
-    """(current generation, its cached list or None); (None, None) when Redis is unavailable."""
+    """(current generation, its cached list or None); (None, None) when Redis is unavailable. A list is
+    taken only under the generation it was read under: a reader that loaded from MariaDB before a
+    write stores a list of the old generation, which no reader accepts, so it never outlives the write."""
     try:
         generation, raw = redis_store.client().mget(GENERATION_KEY, LATEST_KEY)
     except redis.RedisError as exc:
