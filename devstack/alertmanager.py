@@ -1,9 +1,6 @@
-"""Alertmanager, built from github.com/prometheus/alertmanager v0.31.1 (tools/alertmanager).
-
-It runs k8s/alertmanager/alertmanager.yml with two things changed and nothing else (`for_tests`):
-the grouping timers shortened (group_wait 30 s and group_interval 5 m would outlast a test) and the
-Slack receiver's webhook URL file, which the pod mounts under /etc/alertmanager, the test's own.
-"""
+"""Alertmanager, built from github.com/prometheus/alertmanager (tools/alertmanager), running the shipped
+k8s/alertmanager/alertmanager.yml with only its grouping timers and Slack webhook URL file changed
+(`for_tests`), so a test sees the notifications the deployment would send."""
 
 from __future__ import annotations
 

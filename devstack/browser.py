@@ -1,8 +1,5 @@
-"""Headless Debian chromium driven by Playwright (python), each launch with a fresh profile.
-
-Playwright's own browser downloads cannot be fetched here, so it drives /usr/bin/chromium through
-`executable_path`; the Playwright driver itself ships inside the pip wheel.
-"""
+"""Headless Debian chromium driven by Playwright, a fresh profile per launch: Playwright's own browser
+downloads cannot be fetched here, so it drives /usr/bin/chromium through `executable_path`."""
 
 from __future__ import annotations
 

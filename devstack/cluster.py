@@ -1,16 +1,6 @@
-"""A single-node Kubernetes cluster on this machine, every part real and built from pinned sources:
-etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the kubelet and kube-proxy
-(k8s.io/kubernetes), CoreDNS, and Debian's containerd, runc and CNI plugins.
-
-    cluster = Cluster(base_dir).start()          # the node Ready, CoreDNS serving
-    cluster.apply_stack(OVERLAY)                 # `kubectl apply -k`, then every rollout
-    ...
-    cluster.stop()                               # the machine as it was found
-
-Storage: every PersistentVolumeClaim the stack makes is bound to a hostPath PersistentVolume the
-harness prepares under the run's directory, owned by the user its pod runs as (a kubelet does
-not chown hostPath volumes, so fsGroup alone would not make them writable).
-"""
+"""A single-node Kubernetes on this machine, every part real and built from pinned sources, so that
+`make cluster-test` runs the stack as `kubectl apply -k` deploys it. How it differs from a real
+cluster: tests/README.md, "The test cluster"."""
 
 from __future__ import annotations
 

@@ -1,15 +1,5 @@
-"""The test cluster's network on this machine, and putting the machine back as it was found.
-
-Every address is in a documentation or benchmarking range and on interfaces made here, so nothing is
-routed beyond them: the node is 192.0.2.10 (TEST-NET-1) on a bridge of its own, pods are on the CNI
-bridge in 198.18.128.0/24 and Services in 198.19.0.0/16 (RFC 2544). No masquerading: pods reach the
-node and each other, nothing else.
-
-What the kubelet and kube-proxy change outside their own directories is recorded first and restored
-after: the sysctls they set, the iptables rules (restored from the snapshot taken before), the
-interfaces, /var/log/pods and the agent's checkpoint directory if they did not exist, and the
-kubepods cgroups.
-"""
+"""The test cluster's network on this machine (test address ranges on interfaces made here, nothing
+routed beyond them), and putting the machine back as it was found (tests/README.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""The otelcol-stack collector run with the shipped gateway or agent config, on free local ports.
-
-The configs read every address from the environment, so the files run here unchanged. The
-k8s_attributes processor talks to a real kube-apiserver (kube_apiserver) with the token of the
-ServiceAccount k8s/ gives that collector, so the RBAC there is what grants it access.
-"""
+"""The otelcol-stack collector with the shipped gateway or agent config, unchanged, on free local ports;
+its k8s_attributes processor talks to the real kube-apiserver with its ServiceAccount's token."""
 
 from __future__ import annotations
 

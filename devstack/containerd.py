@@ -1,13 +1,5 @@
-"""containerd (Debian's 1.6) as the test node's container runtime, with runc and the CNI plugins.
-
-Its root, state, socket and CNI config are under the run's own directory, so it shares nothing with
-anything else on the machine. The images come from `make cluster-images` (images/cluster.sh) as
-archives, imported into the CRI's `k8s.io` namespace under the names the manifests use, so the
-kubelet never pulls (no registry answers here).
-
-Settings this VM needs (../shared/FIELD-NOTES.md, "Kubernetes here"): cgroupfs (not systemd),
-oom_score_adj restricted to what root here may set, no AppArmor, unprivileged ports allowed.
-"""
+"""containerd (Debian's) as the test node's container runtime, with runc and the CNI plugins, all under
+the run's own directory; the images come from `make cluster-images`, so the kubelet never pulls."""
 
 from __future__ import annotations
 

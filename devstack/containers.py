@@ -1,15 +1,5 @@
-"""The images from `make images`, run by podman with runc under exactly what their pod spec declares.
-
-A container of a rendered k8s/ workload becomes one `podman run`: the user and group, a read-only
-root filesystem (with no tmpfs of podman's own, so a missing emptyDir shows), the capabilities,
-no-new-privileges, the seccomp profile, the memory and CPU limits, and only the volumes the pod
-declares (emptyDir, the ConfigMap's files, hostPath and PVC directories the test provides), the
-ServiceAccount token the kubelet would mount, the env the kubelet would resolve. A manifest change
-that breaks its image (a path it must write left read-only, a port below 1024 as non-root) fails here.
-
-Each container gets its own network namespace (slirp4netns) in the test range 198.18.70.0/24: its
-ports are published on 127.0.0.1, and it reaches the host's loopback services at HOST_ADDRESS.
-"""
+"""The images from `make images`, run by podman with runc under exactly what their pod spec declares,
+so that a manifest change that breaks its image fails in tests/test_images.py (images/README.md)."""
 
 from __future__ import annotations
 

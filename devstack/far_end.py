@@ -1,11 +1,6 @@
-"""The far end of the pipeline, where Tempo and Loki stand in the cluster: our own collector with the
-test-only far_end.yaml, on Tempo's protocol and Loki's path, forwarding to the decoding sinks.
-
-Tempo and Loki are AGPL, so neither is built or run here. What the user would see in them comes from
-the models over what this far end kept: `far_end.tempo` (tempo_model.TempoModel) and `far_end.loki`
-(loki_model.LokiModel). The far end can refuse (answer UNAVAILABLE / 503 like a failing store),
-vanish (stop: connections refused) and come back on the same ports with what it had kept.
-"""
+"""The far end of the pipeline, where Tempo and Loki (AGPL, never run here) stand in the cluster: the
+project's own collector on Tempo's protocol and Loki's path, feeding the Tempo and Loki models; it
+can refuse, vanish and come back (tests/README.md, "What is modelled, and why")."""
 
 from __future__ import annotations
 

@@ -1,15 +1,5 @@
-"""A real kube-apiserver (built from k8s.io/kubernetes, tools/kubernetes) over a real etcd, on loopback.
-
-What a cluster's control plane enforces is enforced here: TLS with our own CA, bearer-token
-authentication (an admin token for the harness, ServiceAccount tokens from the TokenRequest API for
-the collectors), Node and RBAC authorization, and admission with PodSecurity and NodeRestriction.
-No controller manager, scheduler or kubelet runs: the harness writes what they would (a namespace's
-`default` ServiceAccount, a running pod's status with its IP).
-
-    api = start_with_manifests(tmp_path)                 # etcd, the API server, k8s/ applied
-    api.add_pod(make_pod("web-1", "apps", ip="198.18.0.7"))
-    kubeconfig = api.write_kubeconfig(tmp_path / "kc", "observability/otel-gateway")
-"""
+"""A real kube-apiserver over a real etcd, on loopback, so that k8s/ meets the authentication, RBAC
+and admission a cluster enforces; no controller or kubelet runs (tests/README.md, "The harness")."""
 
 from __future__ import annotations
 

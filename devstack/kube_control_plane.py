@@ -1,11 +1,5 @@
-"""The controllers of the test cluster's control plane (built from k8s.io/kubernetes,
-tools/kubernetes), each authenticated as the user the built-in RBAC roles are for:
-
-- kube-controller-manager: Deployments, ReplicaSets, StatefulSets, DaemonSets, EndpointSlices,
-  ServiceAccounts and their tokens, the PersistentVolume binder, garbage collection; each
-  controller with its own ServiceAccount's credentials, as kubeadm sets it up;
-- kube-scheduler: pods placed by their requests against the node's allocatable resources.
-"""
+"""The test cluster's kube-controller-manager and kube-scheduler (built from k8s.io/kubernetes,
+tools/kubernetes), each authenticated as the user the built-in RBAC roles are for."""
 
 from __future__ import annotations
 

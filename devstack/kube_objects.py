@@ -1,9 +1,5 @@
-"""Kubernetes objects as a test creates them in the API server: pods, namespaces, ReplicaSets, nodes.
-
-Each is what a controller or the kubelet would have written: a Deployment's pod owned by its
-ReplicaSet (whose owner is the Deployment), a running pod's status with its IP. The API server
-assigns uids; `kube_apiserver.KubeApiServer.add_*` writes them back into the dict it was given.
-"""
+"""Kubernetes objects (pods, namespaces, ReplicaSets, nodes) as a controller or the kubelet would have
+written them, for tests that run the API server without either."""
 
 from __future__ import annotations
 

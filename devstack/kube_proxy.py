@@ -1,11 +1,5 @@
-"""kube-proxy (built from k8s.io/kubernetes, tools/kubernetes) in iptables mode on the test node:
-Service ClusterIPs reach their pods, from pods and from the node itself (the browser test opens the
-frontend's Service from here).
-
-It leaves conntrack limits and timeouts as the machine has them, and offers NodePorts on the node
-address only (not on 127.0.0.1, which would need route_localnet). Its rules are removed with
-`kube-proxy --cleanup`; cluster_network restores the rest.
-"""
+"""kube-proxy in iptables mode on the test node, so that Service ClusterIPs reach their pods from pods
+and from the node itself (the browser test opens the frontend's Service from here)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""The kubelet (built from k8s.io/kubernetes, tools/kubernetes) of the test cluster's one node.
-
-It registers the node as system:node:<name> (the Node authorizer and NodeRestriction apply), runs
-pods through containerd's CRI, writes their logs to /var/log/pods as on any node (the agent
-DaemonSet reads them there), and resolves cluster names through CoreDNS. The API server reaches it
-with its client certificate for logs and exec.
-
-Settings this VM needs (../shared/FIELD-NOTES.md): cgroups v1 allowed, cgroupfs, swap tolerated,
-its own oom_score_adj left at 0 (root here cannot lower it).
-"""
+"""The kubelet of the test cluster's one node: it runs pods through containerd's CRI and writes their
+logs to /var/log/pods as on any node, where the agent DaemonSet reads them."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Renders k8s/ and its overlays with kubectl's kustomize, kubectl built from the pinned k8s.io/kubernetes.
-
-The machine's own kubectl is never used: Debian's kubernetes-client embeds kustomize v2, which cannot
-render components, labels and replacements, and a kubectl someone installed by hand is not a pin.
-"""
+"""Renders k8s/ and its overlays with the kustomize of a kubectl built from the pinned
+k8s.io/kubernetes; the machine's own kubectl is not a pin (tests/README.md, "The harness")."""
 
 from __future__ import annotations
 

@@ -1,21 +1,6 @@
-"""A model of what Loki stores and answers: not Loki.
-
-Loki is AGPL, so it is neither built nor run here. This module takes the OTLP log records that reached
-the far end (otlp_sink.LogRecord, decoded from the real protobuf) and derives what Loki 3.7 would
-have stored from the same push to /otlp/v1/logs under the limits of the shipped k8s/loki/loki.yaml,
-then answers the small part of LogQL the tests and the dashboard use.
-
-Each rule names the Loki documentation page it follows (https://grafana.com/docs/loki/latest/, the
-3.x line). Where the documentation is silent the rule follows Loki's observable behaviour, and the
-comment says so. The model is deliberately strict in one direction: a record Loki would refuse is
-never silently missing from an answer. Every read (query, wait_for, label_values, streams) raises
-LokiWouldReject instead, naming the limit, so a test cannot pass on data the real Loki would drop.
-
-What the model does not do: anything Loki does asynchronously (no ingestion delay, no retention or
-compaction), rate limits (ingestion_rate_mb, per_stream_rate_limit), multi-tenancy, LogQL parsers
-and formatters (| json, | logfmt, | line_format ...), numeric label filters, and metric queries
-other than sum [by (...)] (count_over_time(...)). Those raise UnsupportedLogQL.
-"""
+"""A model of what Loki stores and answers, not Loki (AGPL, never run here): what Loki would keep of
+the records that reached the far end, and the LogQL the project uses; a record Loki would refuse
+raises. Its sources and limits: tests/README.md, "The Loki model"."""
 
 from __future__ import annotations
 

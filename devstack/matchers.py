@@ -1,8 +1,5 @@
-"""The string comparison LogQL label matchers and TraceQL share: `=`, `!=`, `=~`, `!~`, with a regex
-that must match the whole value and `.` matching a newline too: Prometheus matchers for LogQL
-(https://prometheus.io/docs/prometheus/latest/querying/basics/#time-series-selectors), "fully
-anchored" in TraceQL (https://grafana.com/docs/tempo/latest/traceql/). The Loki and Tempo models
-differ only in what a missing value is."""
+"""The string comparison LogQL label matchers and TraceQL share (`=`, `!=`, `=~`, `!~`, regexes fully
+anchored), so that the Loki and Tempo models agree on it (tests/README.md, "The Tempo model")."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Debian's nginx serving the built frontend with the shipped template (frontend/nginx.conf), and
-the helper that builds the frontend when its sources changed.
-
-The config is rendered by frontend/render-nginx-conf.sh, the image's own entrypoint, in its
-`--print-path` mode; nginx then runs with the flags that script execs it with.
-"""
+"""Debian's nginx serving the built frontend with the shipped template, rendered by the image's own
+entrypoint, and the helper that builds the frontend when its sources changed."""
 
 from __future__ import annotations
 

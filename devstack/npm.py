@@ -1,10 +1,5 @@
-"""`npm ci` for a directory of the repo with a package-lock.json, run only when node_modules is
-missing or was installed from another lockfile.
-
-Used for the frontend (devstack/nginx.py) and the query grammars: a stamp file in node_modules named
-after the lockfile's hash (mtimes are no guide after a checkout), and a file lock, because other test
-runs on this machine may install at the same time and `npm ci` deletes node_modules first.
-"""
+"""`npm ci` for a directory of the repo with a package-lock.json, run only when node_modules is missing
+or came from another lockfile, under a file lock, since other runs may install at the same time."""
 
 from __future__ import annotations
 

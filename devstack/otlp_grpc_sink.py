@@ -1,9 +1,5 @@
-"""An OTLP/gRPC trace receiver that decodes the real protobuf requests and keeps the spans.
-
-The gRPC twin of otlp_sink.OtlpSink: the far end forwards traces to it over gRPC, the protocol Tempo
-is sent, and the Tempo model reads what it kept. While `refusing`, it answers UNAVAILABLE, the
-status a collector's exporter retries, and keeps nothing.
-"""
+"""An OTLP/gRPC trace receiver that decodes the real protobuf and keeps the spans: where the far end
+forwards traces, for the Tempo model to read. While `refusing` it answers UNAVAILABLE."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""An OTLP/HTTP receiver that decodes the real protobuf requests and keeps what it got.
-
-It stands in for a telemetry backend where none runs: it accepts what a collector's otlp_http
-exporter or an SDK's OTLP/HTTP exporter sends (`/v1/traces`, `/v1/logs`, `/v1/metrics`, and
-Loki's native `/otlp/v1/logs`), gzip or not, and answers like a real receiver (200 with an empty
-Export*ServiceResponse, 400 for undecodable bodies, 415 for non-protobuf; 503 while `refusing`).
-The harness's LokiModel and TempoModel turn what it kept into what those backends would answer.
-"""
+"""An OTLP/HTTP receiver that decodes the real protobuf and keeps what it got: a telemetry backend where
+none runs, answering as a real receiver does; the Loki and Tempo models read what it kept."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Prometheus, built from github.com/prometheus/prometheus (tools/prometheus), with the shipped config.
-
-The directory it runs from is laid out as the pod mounts it: k8s/prometheus/prometheus.yml and
-rules/ as they are, and alertmanagers.yml (the deployment's list of Alertmanagers) the test's own.
-Its flags are the StatefulSet's, with only the paths and the listen address made local.
-"""
+"""Prometheus, built from github.com/prometheus/prometheus (tools/prometheus), running the shipped config
+and rules laid out as the pod mounts them, with the StatefulSet's flags."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""A STAND-IN for Slack's incoming-webhook endpoint (Slack cannot be reached from here).
-
-It answers as Slack does (200 with the body `ok`) and keeps every message Alertmanager posted,
-so a test can read what a channel would show: title, text, colour, resolved or firing.
-"""
+"""A STAND-IN for Slack's incoming-webhook endpoint (Slack cannot be reached from here): it answers `ok`
+as Slack does and keeps what Alertmanager posted, so a test can read what a channel would show."""
 
 from __future__ import annotations
 

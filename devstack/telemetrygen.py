@@ -1,9 +1,5 @@
 """telemetrygen (built from tools/telemetrygen) as a load source: start it, wait, count what it made.
-
-The rate limiter is per worker and each wait overshoots by a fraction of a millisecond, so a
-high rate needs many workers at ~1000/s each (see `workers_for`); compare the generated count,
-not the requested rate.
-"""
+Its rate is approximate (see `workers_for`): compare the generated count, not the requested rate."""
 
 from __future__ import annotations
 

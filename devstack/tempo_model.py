@@ -1,18 +1,6 @@
-"""A model of what Tempo finds: not Tempo.
-
-Tempo is AGPL, so it is neither built nor run here. This module takes the spans that reached the far
-end (otlp_sink.Span, decoded from the real OTLP protobuf) and answers what Tempo 2.x (the deployed
-2.8.2) would answer over its HTTP API for the same data: TraceQL and tag search (/api/search), a trace by id
-(/api/traces/<id>, in Tempo's OTLP-JSON "batches" shape) and tag values
-(/api/search/tag/<tag>/values). Each rule names the Tempo documentation page it follows:
-https://grafana.com/docs/tempo/latest/traceql/ and https://grafana.com/docs/tempo/latest/api_docs/.
-
-What the model does not do: anything Tempo does asynchronously (a span is searchable at once, with no
-trace_idle_period, no block flush and no query_end_cutoff), limits (max_bytes_per_trace, rate
-limits), TraceQL beyond one spanset filter of string/enum comparisons joined by && (no ||, no
-numeric comparisons or durations, no structural or aggregate operators, no pipelines, no
-metrics). Those raise UnsupportedTraceQL.
-"""
+"""A model of what Tempo finds, not Tempo (AGPL, never run here): what Tempo's HTTP API would answer
+(TraceQL, tag search, a trace by id, tag values) for the spans that reached the far end. Its sources
+and limits: tests/README.md, "The Tempo model"."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 #
 # Their FROM images come from a registry when one answers. Where none does (this project's CI
 # machines), images/standins/ makes each base locally under the same name, from a debootstrap'd
-# Debian bookworm and the machine's own Node.js and Go; README.md ("Images") says how each stand-in
+# Debian bookworm and the machine's own Node.js and Go; images/README.md says how each stand-in
 # differs from the real base. Prints the podman environment it used (CONTAINERS_CONF=...) last.
 set -euo pipefail
 cd "$(dirname "$0")/.."

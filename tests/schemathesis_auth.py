@@ -1,7 +1,6 @@
 """Schemathesis hooks (SCHEMATHESIS_HOOKS=schemathesis_auth): every generated request carries a real
-session, so authenticated operations are exercised past the 401; a request the fuzzer's own logout
-made stale is answered 401, and schemathesis logs in again and replays it. Each session id is
-appended to $FUZZ_SESSIONS_FILE, for the suite's final secret scan."""
+session, so authenticated operations are exercised past the 401, and each session id goes to
+$FUZZ_SESSIONS_FILE for the suite's secret scan."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """The API against its own OpenAPI description, fuzzed by the schemathesis CLI with every check it has
-(`st run --checks all`: status codes, content types, headers such as a 405's Allow, schemas, negative
-data rejected, positive data accepted, unsupported methods, ...), logged in (schemathesis_auth.py),
-straight to gunicorn and through the frontend's nginx, the origin users reach."""
+(`st run --checks all`), logged in, straight to gunicorn and through the frontend's nginx, the
+origin users reach."""
 
 from __future__ import annotations
 

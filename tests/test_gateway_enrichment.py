@@ -1,10 +1,6 @@
-"""The gateway's k8s_attributes against the real API server, with its own ServiceAccount's token.
-
-A backend pod as the shipped Deployment makes it (its labels, owned by a ReplicaSet that the
-Deployment owns, running with an IP) exists in the API server. Telemetry naming only that pod's uid,
-or only its IP, reaches Tempo and Loki with the pod's namespace, name and Deployment added by the
-gateway. Nothing of this is faked: RBAC (k8s/otel-gateway/rbac.yaml) is what lets the gateway look.
-"""
+"""The gateway's k8s_attributes against the real API server with its own ServiceAccount's token:
+telemetry naming only a backend pod's uid, or only its IP, arrives with the pod's namespace, name
+and Deployment, and the shipped RBAC is what lets the gateway look."""
 
 from __future__ import annotations
 

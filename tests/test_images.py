@@ -1,10 +1,5 @@
-"""The images `make images` builds, each run under exactly the security context its manifest declares.
-
-podman with runc runs every container as its pod spec says (devstack/containers.py): its user, a
-read-only root filesystem with only the pod's volumes writable, capabilities dropped,
-no-new-privileges, seccomp, its memory limit. Each test reads what the kernel reports for the
-running process from /proc, and checks the container does its job at the far end.
-"""
+"""The images `make images` builds, each run under exactly the security context its manifest declares
+(devstack/containers.py), checked from /proc and by the container doing its job (images/README.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""k8s/ against a real kube-apiserver: what `kubectl apply -k` meets before any pod runs.
-
-The base and every overlay apply server-side with no error and no warning; PodSecurity, enforced as
-the namespaces label it, admits the shipped pod templates and refuses one that breaks the profile;
-each collector's ServiceAccount can read what its k8s_attributes processor reads, and nothing more.
-"""
+"""k8s/ against a real kube-apiserver: what `kubectl apply -k` meets before any pod runs (server-side
+apply of the base and every overlay, PodSecurity admission, each collector ServiceAccount's RBAC)."""
 
 from __future__ import annotations
 

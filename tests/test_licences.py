@@ -1,6 +1,6 @@
 """No AGPL code is built, linked or fetched: not Loki, Tempo, Grafana, Mimir or k6 by module, and no
 package of any kind whose licence is AGPL. The manifests deploy those projects' images; nothing of
-theirs is part of this repository's builds (the tests' far end is our own collector and models)."""
+theirs is in this repository's builds (the tests' far end is the project's collector and models)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""The log pipeline under bad input, as a hostile or careless pod would send it: whatever a pod writes
-(or an SDK pushes), the gateway hands Loki only records Loki accepts, masks secrets in the text, and
-one bad line never costs its neighbours. Each case goes through the real agent and/or gateway into
-the far end, and the Loki model (which enforces Loki's limits) answers."""
+"""The log pipeline under bad input, as a hostile or careless pod would send it: the gateway hands Loki
+only records Loki accepts, masks secrets in the text, and one bad line never costs its neighbours
+(through the real agent and gateway, answered by the Loki model)."""
 
 from __future__ import annotations
 
@@ -221,7 +220,7 @@ def test_a_flood_from_one_pod_loses_nothing_starves_no_one_and_stays_within_memo
     The agent reads each file to its end in a poll (filelog has no per-poll budget: contrib #17846),
     so a quiet line written during the flood waits for the flood's whole read: the bound holds by
     the agent's speed: about 26 us of CPU a line with the manifest's GOGC, the slowest quiet line
-    6.3-7.1 s on the 2-core AMD EPYC; see the README's reliability section."""
+    6.3-7.1 s on the 2-core AMD EPYC; collector/README.md."""
     noisy, quiet = pod(node, "flood"), pod(node, "quiet")
     written: dict[str, int] = {}  # quiet line -> when it was written (ns)
     stop = threading.Event()

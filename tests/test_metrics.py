@@ -1,11 +1,6 @@
-"""Metrics and alerting, at the far end: a real Prometheus and Alertmanager run the files that ship.
-
-The backend's own metrics, the gateway's span metrics (under the names Grafana's Tempo datasource
-reads), the collectors' own metrics and the node agent's host metrics arrive in Prometheus over
-OTLP; exemplars lead to traces Tempo holds; the rules pass promtool and their unit tests;
-Prometheus's alerts reach Alertmanager, and Alertmanager's notifications reach Slack (a stand-in
-webhook), resolved ones too.
-"""
+"""Metrics and alerting: a real Prometheus and Alertmanager run the files that ship, and what the
+backend, the gateway's span metrics, the collectors and the node agent send arrives there; alerts
+reach Alertmanager, and its notifications reach Slack (a stand-in), resolved ones too."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""The Loki and Tempo models (devstack/loki_model.py, devstack/tempo_model.py) against answers that follow
-from the Loki and Tempo documentation. The records are real OTLP protobuf, decoded by the sink's own
-decode_logs/decode_traces, so the models see exactly what the far end would hand them. No services:
-these run in milliseconds."""
+"""The Loki and Tempo models against answers that follow from the Loki and Tempo documentation, on real
+OTLP protobuf decoded by the sink's own decoders; no services, so these run in milliseconds."""
 
 from __future__ import annotations
 

@@ -1,14 +1,6 @@
-"""Every LogQL and TraceQL query the project ships parses with Grafana's own grammars.
-
-The grammars are `@grafana/lezer-logql` and `@grafana/lezer-traceql`, the lezer parsers Grafana's
-Loki and Tempo query editors use, pinned in tests/query_grammars/package-lock.json and run by
-tests/query_grammars/parse.mjs. Queries are collected from the Grafana provisioning files, the
-dashboards and their panels' links to Explore, the README and what `make local` prints, and
-rendered first the way Grafana (or a reader) would: provisioning's `$$` -> `$`, data-link variables
-(`${__tags}`, `${__span.traceId}`, `${__value.raw}`, a clicked series' `${__field.labels.*}`),
-dashboard variables (`$service` as a multi-value selection and as All) and the
-built-in intervals (`$__auto`), README placeholders (`"<that trace>"`, `=...`) as a trace id.
-"""
+"""Every LogQL and TraceQL query the project ships (provisioning, dashboards and their links, the
+README, what `make local` prints) parses with Grafana's own grammars, `@grafana/lezer-logql` and
+`@grafana/lezer-traceql`, once rendered as Grafana would (tests/README.md, "Grafana's query grammars")."""
 
 from __future__ import annotations
 

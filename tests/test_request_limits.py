@@ -1,10 +1,6 @@
-"""An oversized body gets its 413 JSON answer every time, never a reset connection.
-
-A server that answers before reading the body and then closes the socket makes the kernel send RST
-for the unread bytes, and the client may lose the answer already on its way (3 tries in 10 did,
-straight to gunicorn). Each case sends 100 requests the way a plain client does (whole body, then
-read) on a fresh connection each, and counts what came back.
-"""
+"""An oversized body gets its 413 JSON answer every time, never a reset connection: a server that
+answers before reading the body and closes the socket makes the kernel send RST for the unread
+bytes, and the client may lose the answer. Each case sends 100 requests as a plain client does."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""`make cluster-test`: the stack as `kubectl apply -k` deploys it, on a real single-node cluster
-(devstack/cluster.py), with the far end (where Tempo and Loki stand) on the node's address.
-
-One cluster per session: it takes about a minute to start and the stack about as long to roll out.
-The fixtures below override the suite's `far_end`, `tempo` and `loki` (tests/conftest.py), so the
-models read what the cluster's gateway delivered.
-"""
+"""`make cluster-test`: the stack as `kubectl apply -k` deploys it on a real single-node cluster, one
+per session, with the far end on the node's address; the fixtures override the suite's `far_end`,
+`tempo` and `loki`, so the models read what the cluster's gateway delivered."""
 
 from __future__ import annotations
 

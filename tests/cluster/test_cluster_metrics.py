@@ -1,7 +1,6 @@
-"""Prometheus and Alertmanager run in the cluster as k8s/ deploys them, and the RED series of the
-backend arrive there: its own request histogram (OTLP from the pods) and the gateway's span metrics,
-by the names the dashboards and Grafana's Tempo plugin read; so do the node's metrics, read by the
-agent pod through its hostPath mounts of the node's /proc and /sys."""
+"""Prometheus and Alertmanager run in the cluster as k8s/ deploys them, and the backend's RED series
+(its request histogram and the gateway's span metrics) and the node's metrics, read by the agent pod
+through its hostPath mounts, arrive there under the names the dashboards read."""
 
 from __future__ import annotations
 

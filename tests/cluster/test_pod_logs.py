@@ -1,7 +1,6 @@
-"""The agent DaemonSet ships what the pods wrote to stdout and stderr, read from the files the real
-kubelet and containerd keep under /var/log/pods: every line of MariaDB, Redis and nginx reaches the
-far end once, under the service.name of its pod's app.kubernetes.io/name label; nothing of the
-backend (its pods are annotated as shipping OTLP) and nothing of the collectors themselves."""
+"""The agent DaemonSet ships what the pods wrote to the kubelet's /var/log/pods: every line of MariaDB,
+Redis and nginx once, under its pod's service.name; nothing of the backend (annotated as shipping
+OTLP) and nothing of the collectors themselves."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""`kubectl apply -k` of the test overlay on the real cluster: every workload rolls out, and every
-container runs as its manifest declares, read off the node itself (/proc of the container's
-process), not off the API: the user, no capabilities, no privilege escalation, seccomp, a read-only
-root filesystem. The schema step finishes before a backend container starts."""
+"""`kubectl apply -k` of the test overlay: every workload rolls out, every container runs as its
+manifest declares (read off the node's /proc, not off the API), and the schema step finishes before
+a backend container starts."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""Fault tests: each test gets a far end (where Tempo and Loki stand) and a gateway of its own, which it
-may kill, and a backend whose unique service name lets the Tempo and Loki models count exactly its
-telemetry. MariaDB, Redis and the stand-in Kubernetes API are the session ones of tests/conftest.py;
-nothing here kills those (a test that stops Redis overrides `backend_redis` with its own)."""
+"""Fault tests: each test gets a far end and a gateway of its own, which it may kill, and a backend
+whose unique service name lets the models count exactly its telemetry; MariaDB, Redis and the
+Kubernetes API server are the session's, and nothing here kills them."""
 
 from __future__ import annotations
 
