@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.common import REPO, Row, progress
 
 # Each a module of bench/ with run(work_dir) -> list[Row], named for what it measures.
-BENCHMARKS = ("request_overhead", "pipeline_throughput", "freshness", "browser_cost")
+BENCHMARKS = ("request_overhead", "pipeline_throughput", "agent_cost", "freshness", "browser_cost")
 RESULTS = REPO / "bench" / "results" / "latest.json"
 
 

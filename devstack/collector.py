@@ -94,11 +94,12 @@ def gateway(base_dir: Path, kube: KubeApiServer, tempo_otlp_grpc: str, loki_otlp
                       "OWN_METRICS_OTLP_ENDPOINT": f"{prometheus_otlp}/v1/metrics", **env})
 
 
-def agent(base_dir: Path, kube: KubeApiServer, gateway: Collector, pod_logs_glob: str,
+def agent(base_dir: Path, kube: KubeApiServer, gateway: Collector, pod_logs_dir: str,
           name: str = "agent", **env: str) -> Collector:
     """Logs and this machine's host metrics to the gateway over OTLP/gRPC, its own metrics to the
     gateway's OTLP/HTTP."""
     return Collector(name, AGENT_CONFIG, base_dir, kube,
                      {"GATEWAY_OTLP_ENDPOINT": gateway.otlp_grpc, "GATEWAY_OTLP_HTTP_ENDPOINT": gateway.otlp_http,
-                      "POD_LOGS_GLOB": pod_logs_glob, "HOST_ROOT": "/", **env},
+                      "POD_LOGS_DIR": pod_logs_dir, "HOST_ROOT": "/", "PPROF_ENDPOINT": f"127.0.0.1:{free_port()}",
+                      **env},
                      service_account="observability/otel-agent")

@@ -103,3 +103,8 @@ def local_args(kind: str, name: str, **local: str) -> list[str]:
     local values instead: `local_args("StatefulSet", "prometheus", **{"--config.file": path})`."""
     args = [a for a in container(kind, name).get("args", []) if a.split("=", 1)[0] not in local]
     return [f"{flag}={value}" for flag, value in local.items()] + args
+
+
+def go_runtime_env(kind: str, name: str) -> dict[str, str]:
+    """GOGC and GOMEMLIMIT as a collector workload sets them: its CPU and memory depend on both."""
+    return {e["name"]: e["value"] for e in container(kind, name).get("env", []) if e["name"] in ("GOGC", "GOMEMLIMIT")}

@@ -61,7 +61,7 @@ def test_manifest_holds_exactly_the_components_the_configs_use():
         "transform": "transformprocessor", "filter": "filterprocessor", "otlp_grpc": "otlpexporter",
         "otlp_http": "otlphttpexporter", "debug": "debugexporter", "health_check": "healthcheckextension",
         "file_storage": "filestorage", "bearertokenauth": "bearertokenauthextension",
-        "span_metrics": "spanmetricsconnector",
+        "span_metrics": "spanmetricsconnector", "pprof": "pprofextension",
     }
     needed = {module_of[u] for u in used}
     assert needed <= built, f"used but not built: {needed - built}"

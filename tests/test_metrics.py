@@ -289,7 +289,7 @@ def test_span_metrics_come_out_under_the_names_grafanas_tempo_datasource_reads(s
 def test_the_collectors_own_metrics_and_the_node_metrics_reach_prometheus(gateway, kube_api, prometheus, tmp_path):
     root = tmp_path / "pods"
     root.mkdir()
-    agent = collector.agent(tmp_path / "agent", kube_api, gateway, str(root / "*/*/*.log"), name="agent-metrics").start()
+    agent = collector.agent(tmp_path / "agent", kube_api, gateway, str(root), name="agent-metrics").start()
     try:
         for name in ("otelcol_receiver_accepted_spans_total", "otelcol_exporter_sent_spans_total",
                      "otelcol_exporter_queue_size", "otelcol_exporter_queue_capacity"):
