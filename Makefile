@@ -76,7 +76,7 @@ cluster-test: venv system-packages collector go-tools cluster-tools frontend-bui
 	@echo "==> cluster test: etcd, apiserver, controller manager, scheduler, kubelet, kube-proxy, CoreDNS, containerd; then kubectl apply -k tests/cluster/overlay"
 	@$(PY) -m pytest tests/cluster --timeout=1200
 
-# ONLY=<name>[,<name>] runs some: request_overhead, pipeline_throughput, freshness, browser_cost.
+# ONLY=<name>[,<name>] runs some: request_overhead, pipeline_throughput, agent_cost, freshness, browser_cost.
 bench: venv system-packages collector go-tools frontend-build
 	@echo "==> benchmarks $(or $(ONLY),all) (about 50 minutes for all; request_overhead runs under valgrind); figures in bench/results/latest.json"
 	@$(PY) -m bench.run $(if $(ONLY),--only $(ONLY))
