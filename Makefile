@@ -78,7 +78,7 @@ cluster-test: venv system-packages collector go-tools cluster-tools frontend-bui
 
 # ONLY=<name>[,<name>] runs some: request_overhead, pipeline_throughput, agent_cost, freshness, browser_cost.
 bench: venv system-packages collector go-tools frontend-build
-	@echo "==> benchmarks $(or $(ONLY),all) (about 50 minutes for all; request_overhead runs under valgrind); figures in bench/results/latest.json"
+	@echo "==> benchmarks $(or $(ONLY),all) (about 32 minutes for all, 27 of them request_overhead under valgrind); figures in bench/results/latest.json"
 	@$(PY) -m bench.run $(if $(ONLY),--only $(ONLY))
 	@$(PY) -m bench.report
 
