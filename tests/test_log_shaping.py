@@ -212,10 +212,8 @@ QUIET_LATENCY_S = 10.0  # one noisy pod must not hold another's lines back longe
 def test_a_flood_from_one_pod_loses_nothing_starves_no_one_and_stays_within_memory_limits(node, gateway, far_end):
     """Every line of the flood and of a quiet pod beside it arrives once, the quiet pod's within
     QUIET_LATENCY_S, and the agent's and the gateway's peak memory stays under their pods' limits.
-    The agent reads each file to its end in a poll (filelog has no per-poll budget: contrib #17846),
-    so a quiet line written during the flood waits for the flood's whole read: the bound holds by
-    the agent's speed: about 26 us of CPU a line with the manifest's GOGC, the slowest quiet line
-    6.3-7.1 s on the 2-core AMD EPYC; collector/README.md."""
+    A receiver reads each file to its end in a poll (filelog has no per-poll budget: contrib #17846);
+    the agent's sixteen receivers, sharded by pod uid, keep a flood from holding back other shards."""
     noisy = pod(node, "flood")
     # The agent reads pods in sixteen shards by the first hex digit of their uid (agent.yaml): a
     # flood holds back its own shard only. The quiet pod is in another one, as 15 of 16 pods are.
