@@ -3,7 +3,6 @@ read back as the lines the container wrote."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -15,7 +14,7 @@ CRI_MAX_RECORD = 16 * 1024
 
 
 def now() -> str:
-    """The runtime's RFC 3339 timestamp with nanoseconds, as CRI and docker write it."""
+    """The runtime's RFC 3339 timestamp with nanoseconds, as CRI writes it."""
     ns = time.time_ns()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
@@ -32,10 +31,6 @@ def cri_line(text: str, stream: str = "stdout") -> str:
     records = [f"{stamp} {stream} P {c.decode(errors='surrogateescape')}\n" for c in chunks[:-1]]
     records.append(f"{stamp} {stream} F {chunks[-1].decode(errors='surrogateescape')}\n")
     return "".join(records)
-
-
-def docker(text: str) -> str:
-    return json.dumps({"log": text + "\n", "stream": "stdout", "time": now()}) + "\n"
 
 
 def container_log_dir(root: Path, pod: dict, container: str) -> Path:
