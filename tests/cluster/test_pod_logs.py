@@ -92,8 +92,12 @@ def _is_app_record(text: str) -> bool:
     return isinstance(record, dict) and "logger" in record and "message" in record
 
 
-def test_of_the_backend_only_what_its_sdk_did_not_ship_is_read_from_its_files(stack, far_end):
+def test_of_the_backend_only_what_its_sdk_did_not_ship_is_read_from_its_files(stack, far_end, frontend_url):
     """Its app records arrive over OTLP only; gunicorn's own lines (boot, worker exits) once each."""
+    # A failed login logs an app record, so the files hold one whatever ran before.
+    for _ in range(4):
+        requests.post(frontend_url + "/api/auth/login", json={"username": "nobody", "password": "wrong-password"},
+                      timeout=10)
     pods = stack.pods("apps", "app.kubernetes.io/name=backend")
     assert len(pods) >= 2, [p["metadata"]["name"] for p in pods]
     app_records = server_lines = 0
