@@ -156,13 +156,14 @@ def test_message_list_limits(logged_in):
         assert_error(logged_in.get(f"/api/messages?limit={bad}"), 400, "invalid_limit")
 
 
-@pytest.mark.parametrize("body", [{"body": ""}, {"body": "   "}, {"body": "x" * 1001}, {"body": 5}, {}])
+@pytest.mark.parametrize("body", [{"body": ""}, {"body": "   "}, {"body": "x" * 1001}, {"body": " " + "x" * 1000}, {"body": 5}, {}])
 def test_post_message_validation(logged_in, body):
     assert_error(logged_in.post("/api/messages", body), 400, "validation_error")
 
 
-def test_post_message_accepts_1000_chars_after_trim(logged_in):
-    assert logged_in.post("/api/messages", {"body": "  " + "y" * 1000 + "  "}).status_code == 201
+def test_post_message_accepts_1000_chars_and_stores_them_trimmed(logged_in):
+    response = logged_in.post("/api/messages", {"body": "  " + "y" * 996 + "  "})
+    assert response.status_code == 201 and response.json()["body"] == "y" * 996
 
 
 def test_post_message_requires_login(api):

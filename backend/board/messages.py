@@ -66,9 +66,11 @@ def post_message():
     username = sessions.current_user()
     if username is None:
         raise ApiError(401, "unauthorized", "log in to post")
-    body = string_field(json_object(), "body").strip()
-    if not 1 <= len(body) <= MAX_BODY:
-        raise ApiError(400, "validation_error", f"body must be 1-{MAX_BODY} characters after trimming")
+    # The length is the body as sent, as the OpenAPI schema's maxLength states; trimming comes after.
+    sent = string_field(json_object(), "body")
+    body = sent.strip()
+    if not body or len(sent) > MAX_BODY:
+        raise ApiError(400, "validation_error", f"body must be 1-{MAX_BODY} characters, not only whitespace")
     with db.cursor() as cur:
         # One round trip (MariaDB's RETURNING) where an INSERT and a SELECT of the new row took two:
         # on a traced request each statement is also a CLIENT span, about 0.45 M instructions.
