@@ -1,5 +1,6 @@
-"""The otelcol-stack collector with the shipped gateway or agent config, unchanged, on free local ports;
-its k8s_attributes processor talks to the real kube-apiserver with its ServiceAccount's token."""
+"""The otelcol-stack collector with the shipped gateway, sampler or agent config, unchanged, on free
+local ports; its k8s_attributes processor talks to the real kube-apiserver with its ServiceAccount's
+token, and the gateway finds its sampling tier by DNS as in the cluster."""
 
 from __future__ import annotations
 
@@ -15,13 +16,21 @@ _SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
 
 GATEWAY_CONFIG = REPO / "collector" / "gateway.yaml"
 AGENT_CONFIG = REPO / "collector" / "agent.yaml"
+SAMPLER_CONFIG = REPO / "collector" / "sampler.yaml"
+
+# The local sampling tier: two replicas on their own loopback addresses and one port, under one
+# name that resolves to both (from the gateway's private /etc/hosts), as the headless Service's
+# name resolves to the StatefulSet's ready pods in the cluster.
+SAMPLER_HOSTNAME = "otel-sampler.devstack"
+SAMPLER_ADDRESSES = ("127.0.0.2", "127.0.0.3")
 
 
 class Collector(LocalService):
     def __init__(self, name: str, config: Path, base_dir: Path, kube: KubeApiServer | None, env: dict[str, str],
                  extra_configs: tuple[Path, ...] = (), service_account: str = "observability/otel-gateway",
-                 listen: tuple[str, int, int] | None = None):
-        """listen: (address, OTLP/gRPC port, OTLP/HTTP port) to receive on instead of free loopback ports."""
+                 listen: tuple[str, int, int] | None = None, hosts: dict[str, tuple[str, ...]] | None = None):
+        """listen: (address, OTLP/gRPC port, OTLP/HTTP port) to receive on instead of free loopback ports.
+        hosts: names the collector resolves, from an /etc/hosts of its own (a private mount namespace)."""
         self.name = name
         self.listen_host, self.grpc_port, self.http_port = listen or ("127.0.0.1", free_port(), free_port())
         self.health_port = free_port()
@@ -47,6 +56,11 @@ class Collector(LocalService):
             **env,
         }
         argv = [builds.collector(), f"--config={config}", *(f"--config={c}" for c in extra_configs)]
+        if hosts:
+            hosts_file = base_dir / f"{name}-hosts"
+            extra = "".join(f"{address} {host}\n" for host, addresses in hosts.items() for address in addresses)
+            hosts_file.write_text(Path("/etc/hosts").read_text() + extra)
+            argv = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts_file), *argv]
         self.process = Process(name, argv, base_dir, env=full_env,
                                ready=lambda: http_ok(f"http://127.0.0.1:{self.health_port}/"), ready_timeout=60)
 
@@ -84,14 +98,49 @@ def metric_sum(text: str, name: str, **labels: str) -> int:
     return int(total)
 
 
+class Gateway(Collector):
+    """The gateway with the sampling tier it routes traces to, started and stopped together."""
+
+    def __init__(self, *args, samplers: list[Collector], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.samplers = samplers
+
+    def start(self):
+        for sampler in self.samplers:
+            sampler.start()
+        return super().start()
+
+    def stop(self) -> None:
+        super().stop()
+        for sampler in self.samplers:
+            sampler.stop()
+
+
+def sampler(base_dir: Path, name: str, address: str, grpc_port: int, tempo_otlp_grpc: str, prometheus_otlp: str,
+            extra_configs: tuple[Path, ...] = (), **env: str) -> Collector:
+    """One replica of the sampling tier: span metrics to Prometheus, sampled traces to Tempo."""
+    return Collector(name, SAMPLER_CONFIG, base_dir, None,
+                     {"TEMPO_OTLP_ENDPOINT": tempo_otlp_grpc, "PROMETHEUS_OTLP_ENDPOINT": prometheus_otlp,
+                      "OWN_METRICS_OTLP_ENDPOINT": f"{prometheus_otlp}/v1/metrics", "COLLECTOR_INSTANCE_ID": name,
+                      **env},
+                     extra_configs=extra_configs, listen=(address, grpc_port, free_port()))
+
+
 def gateway(base_dir: Path, kube: KubeApiServer, tempo_otlp_grpc: str, loki_otlp_http: str, *,
-            prometheus_otlp: str, name: str = "gateway", **env: str) -> Collector:
+            prometheus_otlp: str, name: str = "gateway", sampler_env: dict[str, str] | None = None,
+            extra_configs: tuple[Path, ...] = (), sampler_configs: tuple[Path, ...] = (), **env: str) -> Gateway:
     """prometheus_otlp: a real Prometheus's OTLP endpoint (devstack/prometheus.py), for the metrics
-    and for the gateway's own (OWN_METRICS_OTLP_ENDPOINT in env sends those elsewhere)."""
-    return Collector(name, GATEWAY_CONFIG, base_dir, kube,
-                     {"TEMPO_OTLP_ENDPOINT": tempo_otlp_grpc, "LOKI_OTLP_ENDPOINT": loki_otlp_http,
-                      "PROMETHEUS_OTLP_ENDPOINT": prometheus_otlp,
-                      "OWN_METRICS_OTLP_ENDPOINT": f"{prometheus_otlp}/v1/metrics", **env})
+    and for the gateway's own (OWN_METRICS_OTLP_ENDPOINT in env sends those elsewhere).
+    sampler_env, sampler_configs: settings and configs merged over sampler.yaml of the sampling tier."""
+    port = free_port()
+    samplers = [sampler(base_dir, f"{name}-sampler-{i}", address, port, tempo_otlp_grpc, prometheus_otlp,
+                        sampler_configs, **(sampler_env or {}))
+                for i, address in enumerate(SAMPLER_ADDRESSES)]
+    return Gateway(name, GATEWAY_CONFIG, base_dir, kube,
+                   {"LOKI_OTLP_ENDPOINT": loki_otlp_http, "PROMETHEUS_OTLP_ENDPOINT": prometheus_otlp,
+                    "OWN_METRICS_OTLP_ENDPOINT": f"{prometheus_otlp}/v1/metrics",
+                    "SAMPLER_HOSTNAME": SAMPLER_HOSTNAME, "SAMPLER_OTLP_PORT": str(port), **env},
+                   extra_configs=extra_configs, hosts={SAMPLER_HOSTNAME: SAMPLER_ADDRESSES}, samplers=samplers)
 
 
 def agent(base_dir: Path, kube: KubeApiServer, gateway: Collector, pod_logs_dir: str,

@@ -133,6 +133,10 @@ class PodContainer:
 
     def _volume_flags(self) -> list[str]:
         volumes = {v["name"]: v for v in self.pod_spec.get("volumes", [])}
+        # A StatefulSet's claim templates become the pod's claims of the same volume name.
+        for template in self.manifest["spec"].get("volumeClaimTemplates", []):
+            name = template["metadata"]["name"]
+            volumes[name] = {"name": name, "persistentVolumeClaim": {"claimName": f"{name}-{self.pod.name}"}}
         flags = []
         for mount in self.spec.get("volumeMounts", []):
             volume, target = volumes[mount["name"]], mount["mountPath"]

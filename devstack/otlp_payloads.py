@@ -44,7 +44,7 @@ def _kvs(attributes: dict[str, str]) -> list[KeyValue]:
     return [KeyValue(key=k, value=AnyValue(string_value=str(v))) for k, v in attributes.items()]
 
 
-def _resource(service: str, extra: dict[str, str] | None) -> Resource:
+def service_resource(service: str, extra: dict[str, str] | None) -> Resource:
     return Resource(attributes=_kvs({"service.name": service, **(extra or {})}))
 
 
@@ -55,7 +55,7 @@ def span_request(service: str, trace_id: str, attributes: dict[str, str], name: 
                   start_time_unix_nano=now - 1_000_000, end_time_unix_nano=now, attributes=_kvs(attributes))
              for _ in range(count)]
     request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(
-        resource=_resource(service, resource_extra), scope_spans=[ScopeSpans(spans=spans)])])
+        resource=service_resource(service, resource_extra), scope_spans=[ScopeSpans(spans=spans)])])
     return request.SerializeToString()
 
 
@@ -71,7 +71,7 @@ def log_request(service: str, trace_id: str, body: str, attributes: dict[str, st
                          attributes=_kvs(attributes), trace_id=bytes.fromhex(trace_id), span_id=os.urandom(8))
                for i in range(count)]
     request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(
-        resource=_resource(service, resource_extra), scope_logs=[ScopeLogs(log_records=records)])])
+        resource=service_resource(service, resource_extra), scope_logs=[ScopeLogs(log_records=records)])])
     return request.SerializeToString()
 
 

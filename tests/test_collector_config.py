@@ -11,10 +11,13 @@ from devstack.procs import REPO
 
 CONFIGS = {
     "gateway": ["collector/gateway.yaml"],
+    "sampler": ["collector/sampler.yaml"],
     "agent": ["collector/agent.yaml"],
     "gateway+bearer-auth (split-observability)": ["collector/gateway.yaml",
                                                   "k8s/overlays/split-observability/gateway-auth.yaml"],
     "agent+bearer-auth (split-apps)": ["collector/agent.yaml", "k8s/components/agent-bearer-auth/agent-auth.yaml"],
+    "gateway+external-backends": ["collector/gateway.yaml", "k8s/overlays/external-backends/gateway-external.yaml"],
+    "sampler+external-backends": ["collector/sampler.yaml", "k8s/overlays/external-backends/sampler-external.yaml"],
     # The tests' far end (where Tempo and Loki stand), in both of its modes.
     "far end (tests)": ["devstack/far_end.yaml"],
     "far end, count only (benchmark 4)": ["devstack/far_end.yaml", "devstack/far_end_count_only.yaml"],
@@ -36,7 +39,8 @@ def test_config_validates(name, tmp_path):
     hostfs.mkdir()
     # What the pods set from the downward API and the split-apps overlay (its mounted token file).
     env = {"PATH": "/usr/bin:/bin", "K8S_NODE_NAME": "node-1", "GATEWAY_OTLP_HTTP_ENDPOINT": "https://otlp.example.com",
-           "OTLP_TOKEN_FILE": str(token), "HOST_ROOT": str(hostfs), **(FAR_END_ENV if name.startswith("far end") else {})}
+           "OTLP_TOKEN_FILE": str(token), "HOST_ROOT": str(hostfs), "TEMPO_INSECURE": "false",
+           **(FAR_END_ENV if name.startswith("far end") else {})}
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
 
@@ -62,6 +66,7 @@ def test_manifest_holds_exactly_the_components_the_configs_use():
         "otlp_http": "otlphttpexporter", "debug": "debugexporter", "health_check": "healthcheckextension",
         "file_storage": "filestorage", "bearertokenauth": "bearertokenauthextension",
         "span_metrics": "spanmetricsconnector", "pprof": "pprofextension",
+        "loadbalancing": "loadbalancingexporter", "tail_sampling": "tailsamplingprocessor",
     }
     needed = {module_of[u] for u in used}
     assert needed <= built, f"used but not built: {needed - built}"

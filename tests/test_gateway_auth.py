@@ -27,13 +27,9 @@ def token(work_dir):
 
 @pytest.fixture(scope="module")
 def auth_gateway(work_dir, kube_api, far_end, prometheus, token):
-    gw = collector.Collector("gateway-auth", collector.GATEWAY_CONFIG, work_dir / "gateway-auth", kube_api,
-                             {"TEMPO_OTLP_ENDPOINT": far_end.tempo_otlp_grpc,
-                              "LOKI_OTLP_ENDPOINT": far_end.loki_otlp_endpoint,
-                              "PROMETHEUS_OTLP_ENDPOINT": prometheus.otlp_endpoint,
-                              "OWN_METRICS_OTLP_ENDPOINT": f"{prometheus.otlp_endpoint}/v1/metrics",
-                              "OTLP_TOKEN_FILE": str(token[1])},
-                             extra_configs=(GATEWAY_AUTH,)).start()
+    gw = collector.gateway(work_dir / "gateway-auth", kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
+                           prometheus_otlp=prometheus.otlp_endpoint, name="gateway-auth", extra_configs=(GATEWAY_AUTH,),
+                           OTLP_TOKEN_FILE=str(token[1])).start()
     yield gw
     gw.stop()
 

@@ -132,16 +132,24 @@ def test_frontend_image_serves_the_app_its_config_and_proxies_the_api(images, st
     print(f"frontend: / {page.status_code}, /config.json, /api/messages {listed.status_code} from the backend container")
 
 
-def test_collector_image_runs_the_shipped_gateway_config_and_delivers(images, started, tmp_path, kube_api, far_end,
-                                                                      tempo):
-    deployment = kustomize.workload("Deployment", "otel-gateway", "observability")
-    queue = tmp_path / "queue"
-    queue.mkdir()
-    gateway = started(PodContainer(tmp_path, deployment, "otel-gateway", kube=kube_api, host_paths={"queue": queue},
-                                   env={"TEMPO_OTLP_ENDPOINT": from_host(far_end.tempo_otlp_grpc),
+def test_collector_image_runs_the_shipped_gateway_and_sampler_configs_and_delivers(images, started, tmp_path, kube_api,
+                                                                                   far_end, tempo):
+    """Both tiers from the image, as their StatefulSets declare them: the gateway finds the sampler
+    by name (here the host's address) and the sampler delivers to Tempo."""
+    queues = {tier: tmp_path / f"{tier}-queue" for tier in ("otel-gateway", "otel-sampler")}
+    for queue in queues.values():
+        queue.mkdir()
+    sampler = started(PodContainer(tmp_path, kustomize.workload("StatefulSet", "otel-sampler", "observability"),
+                                   "otel-sampler", host_paths={"queue": queues["otel-sampler"]},
+                                   env={"TEMPO_OTLP_ENDPOINT": from_host(far_end.tempo_otlp_grpc)}))
+    assert_confined(sampler, 65532)
+    gateway = started(PodContainer(tmp_path, kustomize.workload("StatefulSet", "otel-gateway", "observability"),
+                                   "otel-gateway", kube=kube_api, host_paths={"queue": queues["otel-gateway"]},
+                                   env={"SAMPLER_HOSTNAME": HOST_ADDRESS, "SAMPLER_OTLP_PORT": str(sampler.ports[4317]),
                                         "LOKI_OTLP_ENDPOINT": from_host(far_end.loki_otlp_endpoint)}))
     assert_confined(gateway, 65532)
-    assert os.listdir(queue), "the persistent queue wrote nothing into its volume"
+    for tier, queue in queues.items():
+        assert os.listdir(queue), f"{tier}: the persistent queue wrote nothing into its volume"
 
     trace_id = uuid.uuid4().hex
     resp = requests.post(f"{gateway.url(4318)}/v1/traces", data=span_request("image-probe", trace_id, {}),
@@ -149,7 +157,8 @@ def test_collector_image_runs_the_shipped_gateway_config_and_delivers(images, st
     assert resp.status_code == 200, resp.text
     (span,) = tempo.wait_for_trace(trace_id, timeout=30)
     assert span["resource"]["service.name"] == "image-probe"
-    print(f"gateway image: span {trace_id} accepted on 4318 and found in Tempo (model); queue files {os.listdir(queue)}")
+    print(f"gateway and sampler images: span {trace_id} accepted on 4318 and found in Tempo (model); "
+          f"queue files {[os.listdir(q) for q in queues.values()]}")
 
 
 def test_collector_image_runs_the_shipped_agent_config_and_ships_pod_logs(images, started, tmp_path, kube_api, gateway,

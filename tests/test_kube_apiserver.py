@@ -112,3 +112,14 @@ def test_collector_service_accounts_read_what_k8s_attributes_needs_and_nothing_m
     print(f"{service_account}: {dict(sorted((r, sorted(v)) for r, v in granted.items()))}")
     assert granted == {"pods": {"get", "list", "watch"}, "namespaces": {"get", "list", "watch"},
                        "replicasets.apps": {"get", "list", "watch"}}, granted
+
+
+def test_the_sampling_tier_calls_no_api_and_is_granted_nothing(kube_api):
+    """The gateway finds the sampling replicas through DNS (the headless Service), so the sampler
+    mounts no token and its ServiceAccount (the namespace's default) may read nothing."""
+    pod = kustomize.workload("StatefulSet", "otel-sampler", "observability")["spec"]["template"]["spec"]
+    assert pod.get("automountServiceAccountToken") is False and "serviceAccountName" not in pod
+    granted = _granted(kube_api, "observability/default")
+    print(f"observability/default: {granted}")
+    assert granted == {}, granted
+    assert not _can_i(kube_api, "observability/default", "list", "endpointslices.discovery.k8s.io", "observability")

@@ -54,7 +54,7 @@ def node(kube_api, gateway, tmp_path_factory):
 def container(component: str) -> dict:
     """The collector container of a k8s/ workload, as the manifest declares it."""
     (workload,) = [d for path in (REPO / "k8s" / component).glob("*.yaml") for d in yaml.safe_load_all(path.read_text())
-                   if d and d.get("kind") in ("DaemonSet", "Deployment")]
+                   if d and d.get("kind") in ("DaemonSet", "Deployment", "StatefulSet")]
     return workload["spec"]["template"]["spec"]["containers"][0]
 
 

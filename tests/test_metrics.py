@@ -132,8 +132,8 @@ def _frontend_counts(prometheus, at: float | None = None) -> dict[tuple[str, str
 
 
 def _span_metrics_key_attributes() -> list[str]:
-    """The resource attributes the gateway's span metrics connector counts per (gateway.yaml)."""
-    connector = yaml.safe_load(collector.GATEWAY_CONFIG.read_text())["connectors"]["span_metrics"]
+    """The resource attributes the span metrics connector counts per (sampler.yaml)."""
+    connector = yaml.safe_load(collector.SAMPLER_CONFIG.read_text())["connectors"]["span_metrics"]
     return connector["resource_metrics_key_attributes"]
 
 
@@ -153,7 +153,8 @@ def _prometheus_label(attribute: str) -> str:
 def test_prometheus_tells_apart_exactly_the_resources_the_span_metrics_connector_keeps_apart(gateway, prometheus):
     """Asked of the real Prometheus rather than of the two files: spans from resources that differ
     in one key attribute each land in series of their own there, and a resource that differs only
-    in something else (a browser's session.id) adds to its twin's count instead of overwriting it."""
+    in something else (a browser's session.id) adds to its twin's count instead of overwriting it.
+    Summed over collector_instance_id: each sampling replica counts the traces routed to it."""
     keys = _span_metrics_key_attributes()
     run = uuid.uuid4().hex[:8]
     base = {key: f"{key.replace('.', '-')}-{run}" for key in keys}
@@ -165,7 +166,7 @@ def test_prometheus_tells_apart_exactly_the_resources_the_span_metrics_connector
         resp = requests.post(f"{gateway.otlp_http}/v1/traces", data=body, timeout=10, headers=PROTOBUF)
         assert resp.status_code == 200, resp.text
 
-    calls = f'traces_spanmetrics_calls_total{{span_name="identity-{run}"}}'
+    calls = f'sum without (collector_instance_id) (traces_spanmetrics_calls_total{{span_name="identity-{run}"}})'
 
     def all_counted() -> list[dict]:
         series = prometheus.query(calls)
@@ -234,10 +235,12 @@ def shipped_alert_expr(name: str) -> str:
 
 def test_an_outage_shows_in_prometheus_as_a_stalled_export_and_a_rising_queue(kube_api, prometheus, tmp_path):
     """Tempo and Loki (the far end) down, and a metrics endpoint that refuses for good (404): the
-    gateway's own metrics, pushed to the real Prometheus, make the shipped alert expressions true."""
+    collectors' own metrics, pushed to the real Prometheus, make the shipped alert expressions true:
+    the sampling tier's Tempo queue and the gateway's Loki queue stall, span metrics are given up."""
     far_end = FarEnd(tmp_path, name="far-end-outage").start()
     gateway = collector.gateway(tmp_path, kube_api, far_end.tempo_otlp_grpc, far_end.loki_otlp_endpoint,
                                 prometheus_otlp=f"{prometheus.url}/api/v1/no-such-path", name="gateway-outage",
+                                sampler_env={"OWN_METRICS_OTLP_ENDPOINT": f"{prometheus.otlp_endpoint}/v1/metrics"},
                                 OWN_METRICS_OTLP_ENDPOINT=f"{prometheus.otlp_endpoint}/v1/metrics").start()
     try:
         far_end.stop()
@@ -247,20 +250,22 @@ def test_an_outage_shows_in_prometheus_as_a_stalled_export_and_a_rising_queue(ku
                                ("/v1/logs", log_request("outage-probe", trace_id, "during the outage", {}))):
                 resp = requests.post(f"{gateway.otlp_http}{path}", data=body, timeout=10, headers=PROTOBUF)
                 assert resp.status_code == 200
-        # The gateway pushes its own metrics every 15 s.
-        queued = prometheus.wait_for('max(otelcol_exporter_queue_size{job="otel-gateway", exporter="otlp_grpc/tempo"}) '
+        # The collectors push their own metrics every 15 s; the sampler queues a trace once decided.
+        queued = prometheus.wait_for('sum(otelcol_exporter_queue_size{job="otel-sampler", exporter="otlp_grpc/tempo"}) '
                                      '>= 1000', timeout=60)
         stalled = set()
         deadline = time.monotonic() + 60
-        while stalled != {"otlp_grpc/tempo", "otlp_http/loki"}:
+        while stalled != {("otel-sampler", "otlp_grpc/tempo"), ("otel-gateway", "otlp_http/loki")}:
             assert time.monotonic() < deadline, stalled
             time.sleep(2)
-            stalled = {s["metric"]["exporter"] for s in prometheus.query(shipped_alert_expr("GatewayExportStalled"))}
+            stalled = {(s["metric"]["job"], s["metric"]["exporter"])
+                       for s in prometheus.query(shipped_alert_expr("GatewayExportStalled"))}
         # A 404 is not retried: the span metrics' points are given up at once, and counted.
         dropping = prometheus.wait_for(shipped_alert_expr("GatewayDroppingData"), timeout=90)
-        assert {s["metric"]["exporter"] for s in dropping} == {"otlp_http/prometheus"}, dropping
-        print(f"outage: Tempo queue at {queued[0]['value'][1]} spans in Prometheus; GatewayExportStalled true for "
-              f"{sorted(stalled)}; GatewayDroppingData true for otlp_http/prometheus")
+        assert {(s["metric"]["job"], s["metric"]["exporter"]) for s in dropping} == {
+            ("otel-sampler", "otlp_http/prometheus")}, dropping
+        print(f"outage: Tempo queues at {queued[0]['value'][1]} spans in Prometheus; GatewayExportStalled true for "
+              f"{sorted(stalled)}; GatewayDroppingData true for the sampler's otlp_http/prometheus")
     finally:
         gateway.stop()
         far_end.close()

@@ -78,10 +78,11 @@ def test_failing_writes_and_a_stalled_trace_export_fire_alerts_that_reach_slack(
     - ServiceErrorRatioHigh for this backend goes pending, then firing no sooner than its `for`
       after it became active; Slack gets "[FIRING] ServiceErrorRatioHigh (<service>)" with the
       summary and runbook, then, after the failures stop, "[RESOLVED] ...";
-    - GatewayExportStalled goes pending, then fires for this gateway's otlp_grpc/tempo, and Slack
-      gets it, while the gateway's trace queue holds what Tempo could not take.
+    - GatewayExportStalled goes pending, then fires for a sampling replica's otlp_grpc/tempo, and
+      Slack gets it, while the sampling tier's queues hold what Tempo could not take.
     """
     far_end, gateway, service = pipeline.far_end, pipeline.gateway, traced_backend.service
+    sampler = gateway.samplers[0]
     # Down before the first span: an exporter that never sent needs no 5 minutes of silence before
     # the stall rule's "sent nothing in 5 minutes" holds, so both alerts share one wait.
     far_end.stop()
@@ -98,13 +99,16 @@ def test_failing_writes_and_a_stalled_trace_export_fire_alerts_that_reach_slack(
 
     error_alert, stall_alert = f"ServiceErrorRatioHigh ({service})", "GatewayExportStalled"
     timeline = AlertTimeline(prometheus, ServiceErrorRatioHigh={"service": service},
-                             GatewayExportStalled={"instance": gateway.instance_id(), "exporter": "otlp_grpc/tempo"})
+                             GatewayExportStalled={"job": "otel-sampler", "instance": sampler.instance_id(),
+                                                   "exporter": "otlp_grpc/tempo"})
+
+    def tempo_queue() -> int:
+        return sum(s.metric("otelcol_exporter_queue_size", exporter="otlp_grpc/tempo") for s in gateway.samplers)
 
     def progress() -> str:
         ratio = prometheus.query(f'service:request_error_ratio:rate5m{{service="{service}"}}')
         return (f"{time.time() - timeline.started:.0f}s: error ratio (5m) {float(ratio[0]['value'][1]) if ratio else 0:.1%}; "
-                f"gateway's Tempo queue {gateway.metric('otelcol_exporter_queue_size', exporter='otlp_grpc/tempo')} "
-                f"spans; {timeline.summary()}")
+                f"sampling tier's Tempo queues {tempo_queue()} spans; {timeline.summary()}")
 
     def watch(done, timeout: float, waiting_for: str) -> None:
         deadline, next_progress = time.monotonic() + timeout, 0.0
@@ -133,7 +137,7 @@ def test_failing_writes_and_a_stalled_trace_export_fire_alerts_that_reach_slack(
                   and slack.titled(f"[FIRING] {stall_alert}"),
                   RESOLVED_TIMEOUT_S, f"[RESOLVED] {error_alert} in Slack and {stall_alert} firing")
         resolved_after = time.time() - recovered
-    stall_queue = gateway.metric("otelcol_exporter_queue_size", exporter="otlp_grpc/tempo")
+    stall_queue = tempo_queue()
 
     print(f"\nalerts from the shipped rules: {timeline.summary()} (t=0: Redis and Tempo stopped)")
     print(f"  during the outage: reads {during[0].summary()}; writes {during[1].summary()}")
@@ -158,5 +162,5 @@ def test_failing_writes_and_a_stalled_trace_export_fire_alerts_that_reach_slack(
     assert "Runbook: Open the service's RED dashboard" in text, text
     assert firing["channel"] == "#alerts"
     stalled_text = "\n".join(m["attachments"][0]["text"] for m in slack.titled(f"[FIRING] {stall_alert}"))
-    assert "The gateway's otlp_grpc/tempo holds data and sends nothing" in stalled_text, stalled_text
+    assert "otel-sampler's otlp_grpc/tempo holds data and sends nothing" in stalled_text, stalled_text
     assert stall_queue > 0

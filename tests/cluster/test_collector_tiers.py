@@ -1,0 +1,133 @@
+"""Both collector tiers restarted under steady traffic through the frontend, as a release would do it:
+`kubectl rollout restart` of the gateway, then of the sampling tier. Every request's trace arrives
+whole, its log records once, and span metrics in Prometheus count exactly the requests served. Then a
+sampling pod killed without grace: what it loses is measured against its bound."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from faults.board_traffic import BoardTraffic
+from faults.telemetry_counts import delivered
+from devstack.procs import poll_for, say, wait_until
+
+SERVER_CALLS = 'traces_spanmetrics_calls_total{service="backend", span_kind="SPAN_KIND_SERVER"}'
+# The span metrics connector flushes every 15 s (collector/sampler.yaml); Prometheus has a point
+# of every replica's counter within this long of a request.
+FLUSH_S = 15
+
+
+def _query(prometheus: str, promql: str, **params) -> list[dict]:
+    body = requests.get(f"{prometheus}/api/v1/query", params={"query": promql, **params}, timeout=10).json()
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def counted_since(prometheus: str, since_epoch: float) -> int:
+    """Backend SERVER calls the span metrics counted after since_epoch, summed over the sampling
+    replicas, from the raw points: a restarted replica's counter starts again from zero under the
+    same series (a reset, counted as increase() counts it, without its extrapolation)."""
+    window = int(time.time() - since_epoch) + 5 * FLUSH_S
+    total = 0.0
+    for series in _query(prometheus, f"{SERVER_CALLS}[{window}s]"):
+        points = [(float(t), float(v)) for t, v in series["values"]]
+        previous = next((v for t, v in reversed(points) if t <= since_epoch), 0.0)
+        for _, value in ((t, v) for t, v in points if t > since_epoch):
+            total += value - previous if value >= previous else value
+            previous = value
+    return round(total)
+
+
+def incomplete_traces(far_end, since_epoch: float) -> list[str]:
+    """Traces of the backend in which a span's parent is missing (a part lost or decided apart)."""
+    since_s = int(time.time() - since_epoch) + 60
+    broken = []
+    for hit in far_end.tempo.search_traceql('{resource.service.name="backend"}', limit=10**9, since_s=since_s):
+        spans = far_end.tempo.spans(hit["traceID"])
+        ids = {s["span_id"] for s in spans}
+        if any(s["parent_span_id"].strip("0") and s["parent_span_id"] not in ids for s in spans):
+            broken.append(hit["traceID"])
+    return broken
+
+
+def _restart(api, name: str) -> float:
+    started = time.monotonic()
+    api.kubectl("rollout", "restart", f"statefulset/{name}", "-n", "observability")
+    api.kubectl("rollout", "status", f"statefulset/{name}", "-n", "observability", "--timeout=600s")
+    seconds = time.monotonic() - started
+    say(f"rollout restart of {name}: done in {seconds:.0f} s")
+    return seconds
+
+
+def _fresh_traffic(frontend_url: str) -> tuple[float, BoardTraffic]:
+    """(since, traffic): after `since` only this traffic is counted, what came before is flushed."""
+    time.sleep(2 * FLUSH_S)
+    return time.time(), BoardTraffic.signed_up(frontend_url)
+
+
+def test_rolling_restarts_of_both_tiers_lose_nothing_and_count_exactly(stack, frontend_url):
+    api, prometheus = stack.cluster.api, stack.service_url("observability", "prometheus")
+    since, traffic = _fresh_traffic(frontend_url)
+    with traffic.steady_load() as load:
+        time.sleep(5)
+        gateway_s = _restart(api, "otel-gateway")
+        sampler_s = _restart(api, "otel-sampler")
+        time.sleep(5)
+    say(f"load stopped: {load.result.summary()}")
+    sent_spans, sent_logs = traffic.server_spans(), traffic.log_records()
+
+    # Decided (1-10 s), queued, flushed (15 s): wait until Tempo and Prometheus have it all.
+    def arrived() -> list[bool]:
+        got = delivered(stack.far_end, "backend", traffic.started_epoch)
+        return [True] if got.server_spans >= sent_spans and got.log_records >= sent_logs else []
+
+    poll_for(arrived, 1, 180, "every request's span and log records at the far end", interval=5)
+    time.sleep(2 * FLUSH_S)
+    got = delivered(stack.far_end, "backend", traffic.started_epoch)
+    counted = counted_since(prometheus, since)
+    broken = incomplete_traces(stack.far_end, traffic.started_epoch)
+    say(f"rollout restart of otel-gateway ({gateway_s:.0f} s) then otel-sampler ({sampler_s:.0f} s) under load: "
+          f"{traffic.summary()}; sent {sent_spans} requests (1 SERVER span each), {sent_logs} log records; found "
+          f"{got.server_spans} SERVER spans ({len(broken)} traces incomplete), "
+          f"{got.log_records} log records in Loki, span metrics count {counted} calls")
+
+    assert set(load.result.counts) <= {"200", "201"}, load.result.summary()
+    assert got.server_spans == sent_spans
+    assert not broken, broken[:5]
+    assert got.log_records == sent_logs
+    assert counted == sent_spans
+
+
+def test_a_sampling_pod_killed_without_grace_loses_at_most_its_undecided_traces(stack, frontend_url):
+    """What a crash or a lost node costs: the traces the pod had not yet decided and the counts it
+    had not yet flushed, both at most the last seconds of its share of the traffic. The replacement
+    (same name, same queue volume) sends what was queued."""
+    api, prometheus = stack.cluster.api, stack.service_url("observability", "prometheus")
+    since, traffic = _fresh_traffic(frontend_url)
+    with traffic.steady_load() as load:
+        time.sleep(20)
+        killed_at = time.monotonic()
+        api.kubectl("delete", "pod", "otel-sampler-1", "-n", "observability", "--grace-period=0", "--force")
+        wait_until(lambda: any(p["metadata"]["name"] == "otel-sampler-1" and
+                               any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+                               and "deletionTimestamp" not in p["metadata"]
+                               for p in stack.pods("observability", "app.kubernetes.io/name=otel-sampler")),
+                   180, "otel-sampler-1 replaced and Ready", interval=1)
+        ready_at = time.monotonic()
+        time.sleep(10)
+    sent_spans = traffic.server_spans()
+    # At risk: what the killed pod held undecided (decision_wait 10 s) or uncounted (one flush) at
+    # the kill, plus what the gateways routed to it until their DNS lookups dropped it.
+    at_risk = traffic.server_spans(killed_at - 10 - FLUSH_S, ready_at)
+    time.sleep(20 + 2 * FLUSH_S)
+    got = delivered(stack.far_end, "backend", traffic.started_epoch)
+    counted = counted_since(prometheus, since)
+    say(f"otel-sampler-1 killed without grace under load, Ready again after {ready_at - killed_at:.0f} s: "
+          f"{traffic.summary()}; sent {sent_spans} requests; found {got.server_spans} SERVER spans "
+          f"(lost {sent_spans - got.server_spans}); span metrics count {counted} (lost {sent_spans - counted}); "
+          f"bound {at_risk} (requests from {10 + FLUSH_S} s before the kill until the replacement was Ready)")
+    assert set(load.result.counts) <= {"200", "201"}, load.result.summary()
+    assert 0 <= sent_spans - got.server_spans <= at_risk
+    assert 0 <= sent_spans - counted <= at_risk
