@@ -3,6 +3,7 @@ validation, and every reference (between objects, and from env and config files 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -28,6 +29,7 @@ HOSTPATH_WORKLOADS = ROOT_WORKLOADS
 # Every generated ConfigMap: (namespace, name before the hash) -> {data key: repo file}.
 GENERATED_CONFIGMAPS = {
     ("observability", "otel-gateway-config"): {"gateway.yaml": "collector/gateway.yaml"},
+    ("observability", "otel-sampler-config"): {"sampler.yaml": "collector/sampler.yaml"},
     ("observability", "otel-agent-config"): {"agent.yaml": "collector/agent.yaml"},
     ("observability", "loki-config"): {"loki.yaml": "k8s/loki/loki.yaml"},
     ("observability", "tempo-config"): {"tempo.yaml": "k8s/tempo/tempo.yaml"},
@@ -42,10 +44,14 @@ GENERATED_CONFIGMAPS = {
         "gateway-auth.yaml": "k8s/overlays/split-observability/gateway-auth.yaml"},
     ("observability", "otel-agent-auth-config"): {
         "agent-auth.yaml": "k8s/components/agent-bearer-auth/agent-auth.yaml"},
+    ("observability", "otel-external-backends"): {
+        "gateway-external.yaml": "k8s/overlays/external-backends/gateway-external.yaml",
+        "sampler-external.yaml": "k8s/overlays/external-backends/sampler-external.yaml"},
 }
 # Which workload mounts which generated ConfigMap (in the entry points that have that workload).
 CONFIG_CONSUMERS = {
-    ("observability", "Deployment", "otel-gateway"): ["otel-gateway-config"],
+    ("observability", "StatefulSet", "otel-gateway"): ["otel-gateway-config"],
+    ("observability", "StatefulSet", "otel-sampler"): ["otel-sampler-config"],
     ("observability", "DaemonSet", "otel-agent"): ["otel-agent-config"],
     ("observability", "StatefulSet", "loki"): ["loki-config"],
     ("observability", "StatefulSet", "tempo"): ["tempo-config"],
@@ -375,6 +381,16 @@ def pod_env(objs, namespace: str, container: dict) -> dict[str, str]:
     return env
 
 
+def pod_secret_env(objs, namespace: str, container: dict) -> dict[str, str]:
+    """What the container's envFrom Secrets set (rendered from the committed examples)."""
+    env: dict[str, str] = {}
+    for env_from in container.get("envFrom", []):
+        if "secretRef" in env_from:
+            secret = find(objs, "Secret", namespace, env_from["secretRef"]["name"]) or {}
+            env.update({k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()})
+    return env
+
+
 def host_port_pairs(env: dict[str, str]) -> list[str]:
     """FOO_HOST + FOO_PORT settings (e.g. MYSQL_HOST/MYSQL_PORT) written as one host:port."""
     return [f"{env[name]}:{env[name[:-5] + '_PORT']}" for name in env
@@ -457,15 +473,18 @@ def test_in_cluster_endpoints_name_existing_services(entry):
     for w in workloads(objs):
         ns = w["metadata"]["namespace"]
         for c in containers(pod_template(w)["spec"]):
-            env = pod_env(objs, ns, c)
+            secret_env = pod_secret_env(objs, ns, c)
+            env = {**secret_env, **pod_env(objs, ns, c)}
             where = f"{ident(w)} {c['name']}"
             print(f"{entry}: {where}")
             for name, value in list(env.items()) + [("host+port", v) for v in host_port_pairs(env)]:
                 errors += check_endpoints(objs, ns, value, f"{where} env {name}", namespaces)
             for label, text in config_texts(objs, w, c):
                 scanned.add(label)
-                # The file's own defaults, then the values this pod's environment gives it.
-                errors += check_endpoints(objs, ns, substitute(text, {}), f"{where} {label} (defaults)", namespaces)
+                # The file's own defaults (but where a Secret sets the value: its default never
+                # applies), then the values this pod's environment gives it.
+                errors += check_endpoints(objs, ns, substitute(text, secret_env), f"{where} {label} (defaults)",
+                                          namespaces)
                 errors += check_endpoints(objs, ns, substitute(text, env), f"{where} {label} (pod env)", namespaces)
     print(f"{entry}: scanned configs: {sorted(scanned)}")
     assert not errors, "\n".join(errors)
