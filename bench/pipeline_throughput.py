@@ -22,7 +22,8 @@ BENCH = "pipeline throughput"
 # the generator nor the exporter queue fell behind).
 STEPS = (10_000, 20_000, 30_000, 40_000, 50_000, 60_000)
 STEP_S = 10
-# The exporters flush a batch at the latest 1 s after its first item; allow a few seconds more.
+# The exporters flush a batch at the latest 1 s after its first item, and the sampling tier decides a
+# trace 1 s after its root span arrives; allow a few seconds more.
 DRAIN_BOUND_S = 5.0
 # The exporters batch inside their queue, so it always holds up to ~1 s of input; more than this
 # much means the export to the far end is falling behind, which a 10 s step would otherwise hide.
@@ -35,6 +36,8 @@ GEN_OVERRUN_S = 2.0
 SETTLE_MAX_S = 30.0
 GOAL_RATE = 50_000
 GOAL_RSS_MIB = 256.0
+# Half the sampler's pod limit: it holds the traces that wait for a decision, by design.
+SAMPLER_GOAL_RSS_MIB = 512.0
 PER_WORKER_RATE = 1000.0
 # telemetrygen exports spans through one batch processor (one request at a time) for all its
 # workers, so spans go in larger requests than an app's 512; log workers each send their own.
@@ -260,7 +263,10 @@ def run_step(stack: Stack, signal: str, rate: int, efficiency: float) -> Step:
             now = counters(stack, signal)
             accepted = now["accepted"] - before["accepted"]
             done = now["sent"] - before["sent"] + now["send_failed"] - before["send_failed"]
-            if done >= accepted and now["queue"] == 0:
+            # Spans also wait in the sampling tier for their trace's decision: drained means the far
+            # end has them.
+            arrived = now["backend_received"] - before["backend_received"]
+            if done >= accepted and now["queue"] == 0 and arrived >= accepted:
                 step.drain_s = time.monotonic() - gen_end
                 break
             if time.monotonic() - gen_end > SETTLE_MAX_S:
@@ -322,6 +328,36 @@ def rate_row(signal: str, steps: list[Step]) -> Row:
                value >= GOAL_RATE, detail)
 
 
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def queue_bytes_per_span(stack: Stack) -> tuple[float, int]:
+    """(bytes, spans): disk the sampling tier's Tempo queues take per waiting span, with the far end
+    (Tempo) down and 100,000 spans sent; sizes a queue volume for an outage of a given length."""
+    from devstack.telemetrygen import TelemetryGen
+
+    samplers = stack.gateway.samplers
+    before = sum(_dir_bytes(s.storage_dir) for s in samplers)
+    stack.far_end.stop()
+    progress("gateway throughput: Tempo down, 100,000 spans into the sampling tier's queues")
+    gen = TelemetryGen("traces", stack.gateway.otlp_grpc, stack.work_dir / "telemetrygen-queue",
+                       rate_per_worker=PER_WORKER_RATE, workers=10, duration_s=10, service="bench-queue",
+                       batch_size=TRACE_BATCH)
+    gen.start()
+    sent = gen.wait(timeout=60).items
+
+    def queued() -> int:
+        return sum(metric_sum(s.metrics(), "otelcol_exporter_queue_size", exporter="otlp_grpc/tempo")
+                   for s in samplers)
+
+    deadline = time.monotonic() + 60
+    while queued() < sent and time.monotonic() < deadline:
+        time.sleep(1)
+    waiting = queued()
+    return (sum(_dir_bytes(s.storage_dir) for s in samplers) - before) / max(waiting, 1), waiting
+
+
 def run(work_dir: Path) -> list[Row]:
     work_dir = Path(work_dir) / "gateway-throughput"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -333,6 +369,7 @@ def run(work_dir: Path) -> list[Row]:
         results = {signal: measure_signal(stack, signal) for signal in SIGNALS}
         hwm_mib = status_kib(stack.gateway.process.pid, "VmHWM") / 1024
         sampler_hwm_mib = max(status_kib(s.process.pid, "VmHWM") for s in stack.gateway.samplers) / 1024
+        span_bytes, queued = queue_bytes_per_span(stack)
     finally:
         stack.stop()
     rows = [rate_row(signal, steps) for signal, steps in results.items()]
@@ -344,8 +381,14 @@ def run(work_dir: Path) -> list[Row]:
     ))
     rows.append(Row(
         BENCH, "sampling replica peak RSS (VmHWM), the larger of two", round(sampler_hwm_mib, 1), "MiB",
-        f"<= {GOAL_RSS_MIB:.0f}", sampler_hwm_mib <= GOAL_RSS_MIB,
+        f"<= {SAMPLER_GOAL_RSS_MIB:.0f}", sampler_hwm_mib <= SAMPLER_GOAL_RSS_MIB,
         f"Run with GOMEMLIMIT={DEPLOYMENT_GOMEMLIMIT} as in the StatefulSet; holds the traces waiting for a "
         "decision (1 s after their root span here) and its Tempo queue's batches. Covers every traces step.",
+    ))
+    rows.append(Row(
+        BENCH, "sampling tier's Tempo queue on disk per waiting span", round(span_bytes), "bytes", "", None,
+        f"Tempo down, telemetrygen traces of 5 spans: {queued} spans waiting in the two replicas' file_storage "
+        "(bbolt files, growth over the run). A 30-minute outage at R spans/s needs R x 1800 x this much "
+        "queue volume over the tier, and queue_size (items) at least R x 1800 / replicas.",
     ))
     return rows

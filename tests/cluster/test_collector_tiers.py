@@ -1,7 +1,5 @@
-"""Both collector tiers restarted under steady traffic through the frontend, as a release would do it:
-`kubectl rollout restart` of the gateway, then of the sampling tier. Every request's trace arrives
-whole, its log records once, and span metrics in Prometheus count exactly the requests served. Then a
-sampling pod killed without grace: what it loses is measured against its bound."""
+"""Both collector tiers rolled under steady traffic through the frontend: every trace whole, each log
+record once, span metrics exact; then a sampling pod killed without grace, its loss within bound."""
 
 from __future__ import annotations
 
