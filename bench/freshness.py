@@ -124,7 +124,7 @@ class Stack:
             gateway = collector.gateway(work_dir / "gateway", kube, far_end.tempo_otlp_grpc,
                                         far_end.loki_otlp_endpoint, prometheus_otlp=prometheus.otlp_endpoint).start()
             self._stoppers.append(gateway.stop)
-            env = backend_env(db.env(), redis.url, gateway.otlp_http, **DEPLOYED_DELAYS)
+            env = backend_env(db.env(), redis.env(), gateway.otlp_http, **DEPLOYED_DELAYS)
             self.backend = Backend(work_dir / "logs", env, name="backend-freshness").start()
             self._stoppers.append(self.backend.stop)
         except BaseException:

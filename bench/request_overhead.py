@@ -63,7 +63,7 @@ def run(work_dir: Path) -> list[Row]:
     cache = redis_server.start(work_dir / "redis")
     try:
         with DropSink() as drop:
-            shipped = backend_env(db.env(), cache.url, drop.endpoint, **deployed_export_delays())
+            shipped = backend_env(db.env(), cache.env(), drop.endpoint, **deployed_export_delays())
             rows = cpu_per_request(work_dir, shipped)
             rows += instructions_per_request(work_dir, shipped, drop.endpoint)
             rows += export_never_blocks(work_dir, shipped)

@@ -18,11 +18,12 @@ def gunicorn_argv() -> list[str]:
     return [str(Path(sys.executable).with_name("gunicorn")), *GUNICORN_ARGV[1:]]
 
 
-def backend_env(mysql_env: dict[str, str], redis_url: str, otlp_endpoint: str | None, **extra: str) -> dict[str, str]:
+def backend_env(mysql_env: dict[str, str], redis_env: dict[str, str], otlp_endpoint: str | None,
+                **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MYSQL_", "REDIS_"))}
     env.update(mysql_env)
+    env.update(redis_env)
     env.update(
-        REDIS_URL=redis_url,
         BIND_HOST="127.0.0.1",
         SECRET_KEY="test-secret-key",
         OTEL_SERVICE_NAME="backend",

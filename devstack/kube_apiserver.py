@@ -20,6 +20,7 @@ from .procs import Process, free_port, say
 # Service addresses in the benchmarking range (RFC 2544), like the pods' 198.18.0.x: never routed.
 SERVICE_CIDR = "198.19.0.0/16"
 _NAMESPACED = {"pods": "/api/v1", "replicasets": "/apis/apps/v1", "serviceaccounts": "/api/v1", "services": "/api/v1",
+               "secrets": "/api/v1",
                "persistentvolumeclaims": "/api/v1", "deployments": "/apis/apps/v1"}
 _CLUSTER = {"namespaces": "/api/v1", "nodes": "/api/v1"}
 # Written by the API server; an apply that names them is refused or ignored.

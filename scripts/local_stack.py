@@ -43,7 +43,7 @@ def main() -> None:
                                     prometheus_otlp=prometheus.otlp_endpoint).start()
         stopping.append(gateway)
         # The SDK's default export delays, as in the cluster (the test harness shortens them).
-        env = backend_env(db.env(), cache.url, gateway.otlp_http, OTEL_BSP_SCHEDULE_DELAY="5000",
+        env = backend_env(db.env(), cache.env(), gateway.otlp_http, OTEL_BSP_SCHEDULE_DELAY="5000",
                           OTEL_BLRP_SCHEDULE_DELAY="1000", PROXY_HOPS="1",
                           OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=local")
         backend = Backend(base, env).start()

@@ -40,6 +40,7 @@ def mysql(work_dir):
 @pytest.fixture(scope="session")
 def redis_srv(work_dir):
     srv = redis_server.start(work_dir / "redis")
+    SECRETS.add(srv.password)
     yield srv
     srv.process.stop()
 
@@ -53,7 +54,7 @@ def sink():
 
 @pytest.fixture(scope="session")
 def backend(work_dir, mysql, redis_srv, sink):
-    env = backend_env(mysql.env(), redis_srv.url, sink.endpoint)
+    env = backend_env(mysql.env(), redis_srv.env(), sink.endpoint)
     b = Backend(work_dir / "logs", env).start()
     yield b
     b.stop()
@@ -188,7 +189,7 @@ def gateway(work_dir, kube_api, far_end, prometheus):
 @pytest.fixture(scope="session")
 def stack_backend(work_dir, mysql, redis_srv, gateway):
     """The backend exporting to the gateway, as in the cluster (OTLP/HTTP to 4318)."""
-    env = backend_env(mysql.env(), redis_srv.url, gateway.otlp_http)
+    env = backend_env(mysql.env(), redis_srv.env(), gateway.otlp_http)
     b = Backend(work_dir / "logs", env, name="backend-stack").start()
     yield b
     b.stop()

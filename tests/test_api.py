@@ -207,3 +207,13 @@ def test_a_list_cached_under_an_older_generation_is_never_served(logged_in, redi
     # ...and the fresh list replaced it, tagged with the current generation.
     cached = json.loads(conn.get("messages:latest"))
     assert cached["generation"] == conn.get("messages:generation") and cached["messages"][0]["id"] == created["id"]
+
+
+def test_redis_refuses_a_client_without_the_password_and_the_backend_sends_it(api, redis_srv):
+    """Redis holds the sessions: a client that does not authenticate gets NOAUTH; the backend,
+    given REDIS_PASSWORD, reads and writes."""
+    import redis
+
+    with pytest.raises(redis.AuthenticationError, match="(?i)auth"):
+        redis.Redis(port=redis_srv.port, socket_timeout=2).get("messages:generation")
+    assert api.get("/readyz").json()["checks"]["redis"] == "ok"

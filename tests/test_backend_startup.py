@@ -27,7 +27,7 @@ def test_the_harness_starts_gunicorn_with_the_containers_command():
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
 ])
 def test_a_malformed_setting_fails_at_start_naming_it(name, value):
-    env = backend_env({}, "redis://127.0.0.1:1/0", None, **{name: value, "PORT": str(free_port())})
+    env = backend_env({}, {"REDIS_URL": "redis://127.0.0.1:1/0"}, None, **{name: value, "PORT": str(free_port())})
     if name == "PORT":
         env["PORT"] = value
     out = subprocess.run(gunicorn_argv(), cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=30)
@@ -38,7 +38,7 @@ def test_a_malformed_setting_fails_at_start_naming_it(name, value):
 def test_unreachable_dependencies_do_not_stop_start_up(work_dir):
     dead = {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": str(free_port()), "MYSQL_USER": "x",
             "MYSQL_PASSWORD": "x", "MYSQL_DATABASE": "x"}
-    backend = Backend(work_dir / "logs", backend_env(dead, f"redis://127.0.0.1:{free_port()}/0", None),
+    backend = Backend(work_dir / "logs", backend_env(dead, {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, None),
                       name="backend-no-deps").start()
     try:
         resp = requests.get(backend.url + "/readyz", timeout=10)

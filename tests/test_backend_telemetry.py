@@ -137,7 +137,7 @@ def test_unmatched_paths_and_probes_mint_no_span_names(backend, sink):
 
 def test_a_5xx_marks_the_span_and_the_duration_point_as_errors(work_dir, mysql, redis_srv, sink):
     # MariaDB's port closed: signup answers 503 at once, the deterministic server-side failure.
-    env = backend_env(dict(mysql.env(), MYSQL_PORT=str(free_port())), redis_srv.url, sink.endpoint,
+    env = backend_env(dict(mysql.env(), MYSQL_PORT=str(free_port())), redis_srv.env(), sink.endpoint,
                       SCHEMA_AUTO_CREATE="false")
     broken = Backend(work_dir / "logs-5xx", env, name="backend-5xx").start()
     try:
@@ -160,7 +160,7 @@ def test_a_5xx_marks_the_span_and_the_duration_point_as_errors(work_dir, mysql, 
 def test_sampling_is_parent_based_and_an_unsampled_request_still_logs_with_its_trace_id(work_dir, mysql, redis_srv,
                                                                                          sink):
     # Nothing sampled at the root (ratio 0): what a sampled deployment does to 100 % of some requests.
-    env = backend_env(mysql.env(), redis_srv.url, sink.endpoint, OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+    env = backend_env(mysql.env(), redis_srv.env(), sink.endpoint, OTEL_TRACES_SAMPLER="parentbased_traceidratio",
                       OTEL_TRACES_SAMPLER_ARG="0")
     sampled = Backend(work_dir / "logs-unsampled", env, name="backend-unsampled").start()
     try:

@@ -23,7 +23,7 @@ def own_stack(work_dir):
     base = work_dir / "outages"
     db = mariadb.start(base / "mariadb")
     cache = redis_server.start(base / "redis", persist=True)
-    backend = Backend(base / "logs", backend_env(db.env(), cache.url, None), name="backend-outages").start()
+    backend = Backend(base / "logs", backend_env(db.env(), cache.env(), None), name="backend-outages").start()
     yield db, cache, backend
     backend.stop()
     cache.process.stop()

@@ -53,7 +53,7 @@ def test_requests_with_the_token_are_accepted_and_delivered(auth_gateway, token,
 
 def test_backend_configured_like_split_apps_sends_the_token(auth_gateway, token, mysql, redis_srv, tempo, work_dir):
     # split-apps gives the backend OTEL_EXPORTER_OTLP_HEADERS from the token Secret.
-    env = backend_env(mysql.env(), redis_srv.url, auth_gateway.otlp_http,
+    env = backend_env(mysql.env(), redis_srv.env(), auth_gateway.otlp_http,
                       OTEL_EXPORTER_OTLP_HEADERS=f"Authorization=Bearer%20{token[0]}")
     backend = Backend(work_dir / "logs", env, name="backend-split").start()
     try:

@@ -112,6 +112,7 @@ def backend_container(images, started, tmp_path, mysql, redis_srv, gateway):
     deployment = kustomize.workload("Deployment", "backend", "apps")
     return started(PodContainer(tmp_path, deployment, "backend", env={
         **mysql.env(), "MYSQL_HOST": HOST_ADDRESS, "REDIS_URL": from_host(redis_srv.url),
+        "REDIS_PASSWORD": redis_srv.password,
         "OTEL_EXPORTER_OTLP_ENDPOINT": from_host(gateway.otlp_http)}))
 
 

@@ -511,6 +511,19 @@ def test_images_are_pinned(entry):
     assert not errors, "\n".join(errors)
 
 
+def test_production_pins_our_images_by_an_immutable_reference():
+    """A mutable :dev tag never reaches nodes that cached an older build; a release tag or digest does."""
+    ours = [c for w in workloads(render("overlays/production-secrets"))
+            for c in containers(pod_template(w)["spec"]) if c["image"].startswith("otel-stack/")]
+    for c in ours:
+        tag = c["image"].split("@", 1)[1] if "@" in c["image"] else image_tag(c["image"])
+        print(f"production: {c['name']}: {c['image']} ({c.get('imagePullPolicy')})")
+        assert RELEASE_TAG.fullmatch(tag) and not BRANCH_BUILD.search(tag), c["image"]
+        assert c.get("imagePullPolicy") == "IfNotPresent", c
+    assert {c["image"].split(":")[0].split("@")[0] for c in ours} == {
+        "otel-stack/backend", "otel-stack/frontend", "otel-stack/collector"}
+
+
 # --- hardening and labels --------------------------------------------------------------------
 
 def container_hardening_errors(c: dict, pod_security: dict, root_allowed: bool, main: bool) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 
@@ -72,6 +72,8 @@ class Settings:
     mysql_timeout_s: int = 3
     mysql_tls: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # From a Secret, apart from the URL (a ConfigMap); never in a repr or a log line.
+    redis_password: str = field(default="", repr=False)
     redis_timeout_s: float = 1.0
     secret_key: str = "dev-only-secret-key"
     port: int = 8000
@@ -93,6 +95,7 @@ class Settings:
             mysql_timeout_s=_int(env, "MYSQL_TIMEOUT_SECONDS", cls.mysql_timeout_s, 1, 60),
             mysql_tls=_bool(env, "MYSQL_TLS", cls.mysql_tls),
             redis_url=_redis_url(env),
+            redis_password=env.get("REDIS_PASSWORD", ""),
             secret_key=env.get("SECRET_KEY", "") or cls.secret_key,
             port=_int(env, "PORT", cls.port),
             session_ttl_s=_int(env, "SESSION_TTL_SECONDS", cls.session_ttl_s, 60, 30 * 86400),

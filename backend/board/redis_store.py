@@ -18,6 +18,7 @@ def build_client(settings) -> redis.Redis:
     # redis-py reconnects on the next command after a failure, so no restart is needed when Redis returns.
     return redis.Redis.from_url(
         settings.redis_url,
+        password=settings.redis_password or None,
         socket_connect_timeout=settings.redis_timeout_s,
         socket_timeout=settings.redis_timeout_s,
         health_check_interval=30,

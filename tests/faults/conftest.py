@@ -60,7 +60,7 @@ def backend_redis(redis_srv):
 def traced_backend(pipeline, mysql, backend_redis, work_dir, request):
     """gunicorn exporting OTLP/HTTP to this test's gateway, as in the cluster, under its own name."""
     service = f"faults-{uuid.uuid4().hex[:10]}"
-    env = backend_env(mysql.env(), backend_redis.url, pipeline.gateway.otlp_http, OTEL_SERVICE_NAME=service)
+    env = backend_env(mysql.env(), backend_redis.env(), pipeline.gateway.otlp_http, OTEL_SERVICE_NAME=service)
     backend = Backend(_test_dir(work_dir, request), env, name=f"backend-{service}").start()
     yield TracedBackend(backend, service)
     backend.stop()
