@@ -59,15 +59,26 @@ def _restart(api, name: str) -> float:
     return seconds
 
 
-def _fresh_traffic(frontend_url: str) -> tuple[float, BoardTraffic]:
-    """(since, traffic): after `since` only this traffic is counted, what came before is flushed."""
-    time.sleep(2 * FLUSH_S)
-    return time.time(), BoardTraffic.signed_up(frontend_url)
+class FreshTraffic:
+    """Load of its own, counted from `since`: what came before is flushed first, and what the far end
+    already held for the backend in the window its queries cover is subtracted."""
+
+    def __init__(self, stack, frontend_url: str):
+        time.sleep(2 * FLUSH_S)
+        self.stack, self.since = stack, time.time()
+        self.before = delivered(stack.far_end, "backend", self.since)
+        self.traffic = BoardTraffic.signed_up(frontend_url)
+
+    def found(self) -> tuple[int, int]:
+        """(SERVER spans, log records) of the backend at the far end since, this traffic's alone."""
+        now = delivered(self.stack.far_end, "backend", self.since)
+        return now.server_spans - self.before.server_spans, now.log_records - self.before.log_records
 
 
 def test_rolling_restarts_of_both_tiers_lose_nothing_and_count_exactly(stack, frontend_url):
     api, prometheus = stack.cluster.api, stack.service_url("observability", "prometheus")
-    since, traffic = _fresh_traffic(frontend_url)
+    fresh = FreshTraffic(stack, frontend_url)
+    since, traffic = fresh.since, fresh.traffic
     with traffic.steady_load() as load:
         time.sleep(5)
         gateway_s = _restart(api, "otel-gateway")
@@ -78,23 +89,23 @@ def test_rolling_restarts_of_both_tiers_lose_nothing_and_count_exactly(stack, fr
 
     # Decided (1-10 s), queued, flushed (15 s): wait until Tempo and Prometheus have it all.
     def arrived() -> list[bool]:
-        got = delivered(stack.far_end, "backend", traffic.started_epoch)
-        return [True] if got.server_spans >= sent_spans and got.log_records >= sent_logs else []
+        spans, records = fresh.found()
+        return [True] if spans >= sent_spans and records >= sent_logs else []
 
     poll_for(arrived, 1, 180, "every request's span and log records at the far end", interval=5)
     time.sleep(2 * FLUSH_S)
-    got = delivered(stack.far_end, "backend", traffic.started_epoch)
+    spans, records = fresh.found()
     counted = counted_since(prometheus, since)
     broken = incomplete_traces(stack.far_end, traffic.started_epoch)
     say(f"rollout restart of otel-gateway ({gateway_s:.0f} s) then otel-sampler ({sampler_s:.0f} s) under load: "
           f"{traffic.summary()}; sent {sent_spans} requests (1 SERVER span each), {sent_logs} log records; found "
-          f"{got.server_spans} SERVER spans ({len(broken)} traces incomplete), "
-          f"{got.log_records} log records in Loki, span metrics count {counted} calls")
+          f"{spans} SERVER spans ({len(broken)} traces incomplete), "
+          f"{records} log records in Loki, span metrics count {counted} calls")
 
     assert set(load.result.counts) <= {"200", "201"}, load.result.summary()
-    assert got.server_spans == sent_spans
+    assert spans == sent_spans
     assert not broken, broken[:5]
-    assert got.log_records == sent_logs
+    assert records == sent_logs
     assert counted == sent_spans
 
 
@@ -103,7 +114,8 @@ def test_a_sampling_pod_killed_without_grace_loses_at_most_its_undecided_traces(
     had not yet flushed, both at most the last seconds of its share of the traffic. The replacement
     (same name, same queue volume) sends what was queued."""
     api, prometheus = stack.cluster.api, stack.service_url("observability", "prometheus")
-    since, traffic = _fresh_traffic(frontend_url)
+    fresh = FreshTraffic(stack, frontend_url)
+    since, traffic = fresh.since, fresh.traffic
     with traffic.steady_load() as load:
         time.sleep(20)
         killed_at = time.monotonic()
@@ -120,12 +132,12 @@ def test_a_sampling_pod_killed_without_grace_loses_at_most_its_undecided_traces(
     # the kill, plus what the gateways routed to it until their DNS lookups dropped it.
     at_risk = traffic.server_spans(killed_at - 10 - FLUSH_S, ready_at)
     time.sleep(20 + 2 * FLUSH_S)
-    got = delivered(stack.far_end, "backend", traffic.started_epoch)
+    spans, _ = fresh.found()
     counted = counted_since(prometheus, since)
     say(f"otel-sampler-1 killed without grace under load, Ready again after {ready_at - killed_at:.0f} s: "
-          f"{traffic.summary()}; sent {sent_spans} requests; found {got.server_spans} SERVER spans "
-          f"(lost {sent_spans - got.server_spans}); span metrics count {counted} (lost {sent_spans - counted}); "
+          f"{traffic.summary()}; sent {sent_spans} requests; found {spans} SERVER spans "
+          f"(lost {sent_spans - spans}); span metrics count {counted} (lost {sent_spans - counted}); "
           f"bound {at_risk} (requests from {10 + FLUSH_S} s before the kill until the replacement was Ready)")
     assert set(load.result.counts) <= {"200", "201"}, load.result.summary()
-    assert 0 <= sent_spans - got.server_spans <= at_risk
+    assert 0 <= sent_spans - spans <= at_risk
     assert 0 <= sent_spans - counted <= at_risk
