@@ -1,5 +1,5 @@
-"""Both collector tiers rolled under steady traffic through the frontend: every trace whole, each log
-record once, span metrics exact; then a sampling pod killed without grace, its loss within bound."""
+"""Both collector tiers rolled under steady traffic: every trace whole, each log record once, span
+metrics exact; a sampling pod killed without grace loses within bound; a scaled-in one keeps its queue."""
 
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ class FreshTraffic:
     """Load of its own, counted from `since`: what came before is flushed first, and what the far end
     already held for the backend in the window its queries cover is subtracted."""
 
-    def __init__(self, stack, frontend_url: str):
-        time.sleep(2 * FLUSH_S)
+    def __init__(self, stack, frontend_url: str, quiet_s: float = 2 * FLUSH_S):
+        time.sleep(quiet_s)
         self.stack, self.since = stack, time.time()
         self.before = delivered(stack.far_end, "backend", self.since)
         self.traffic = BoardTraffic.signed_up(frontend_url)
@@ -141,3 +141,40 @@ def test_a_sampling_pod_killed_without_grace_loses_at_most_its_undecided_traces(
     assert set(load.result.counts) <= {"200", "201"}, load.result.summary()
     assert 0 <= sent_spans - spans <= at_risk
     assert 0 <= sent_spans - counted <= at_risk
+
+
+def test_a_scaled_in_sampling_replica_keeps_its_queue_until_the_set_grows_again(stack, frontend_url):
+    """Tempo down, traffic queued in both sampling replicas, then the tier scaled from 2 to 1: the
+    removed replica's claim (and its queue) stays; scaled back to 2, that replica sends it once
+    Tempo returns, and every request's SERVER span arrives."""
+    api = stack.cluster.api
+    hpa = api.kubectl("get", "hpa", "otel-sampler", "-n", "observability", "-o", "jsonpath={.spec.minReplicas}").stdout
+    fresh = FreshTraffic(stack, frontend_url, quiet_s=5)  # no span metrics counted here
+    stack.far_end.stop()
+    try:
+        # The autoscaler holds the minimum it is given; lowered so that it lets the tier shrink.
+        api.kubectl("patch", "hpa", "otel-sampler", "-n", "observability", "--type=merge", "-p",
+                    '{"spec": {"minReplicas": 1}}')
+        with fresh.traffic.steady_load() as load:
+            time.sleep(20)
+        sent = fresh.traffic.server_spans()
+        time.sleep(15)  # decided (at most 10 s) and queued for Tempo
+        claim = api.get("persistentvolumeclaims", "queue-otel-sampler-1", "observability")
+        api.kubectl("scale", "statefulset/otel-sampler", "-n", "observability", "--replicas=1")
+        wait_until(lambda: not [p for p in stack.pods("observability", "app.kubernetes.io/name=otel-sampler")
+                                if p["metadata"]["name"] == "otel-sampler-1"], 180, "otel-sampler-1 gone", interval=1)
+        kept = api.get("persistentvolumeclaims", "queue-otel-sampler-1", "observability")
+        assert kept["metadata"]["uid"] == claim["metadata"]["uid"], "the scaled-in replica's claim was not kept"
+        api.kubectl("scale", "statefulset/otel-sampler", "-n", "observability", "--replicas=2")
+        api.kubectl("rollout", "status", "statefulset/otel-sampler", "-n", "observability", "--timeout=300s")
+    finally:
+        api.kubectl("patch", "hpa", "otel-sampler", "-n", "observability", "--type=merge", "-p",
+                    f'{{"spec": {{"minReplicas": {int(hpa or 2)}}}}}')
+        stack.far_end.start()
+    poll_for(lambda: [1] if fresh.found()[0] >= sent else [], 1, 180,
+             "every request's SERVER span at the far end after Tempo returned", interval=5)
+    spans, _ = fresh.found()
+    say(f"sampling tier scaled 2 -> 1 -> 2 with Tempo down: {load.result.summary()}; sent {sent} requests, "
+        f"found {spans} SERVER spans once Tempo returned; otel-sampler-1's claim kept ({claim['metadata']['uid']})")
+    assert set(load.result.counts) <= {"200", "201"}, load.result.summary()
+    assert spans == sent
