@@ -317,12 +317,12 @@ def rate_row(signal: str, steps: list[Step]) -> Row:
         per_10k = best.cores.get("gateway", 0.0) / best.achieved_rate * 10_000
         verdict += (f". The gateway itself used {per_10k:.2f} cores per 10k/s at {value}/s, i.e. about "
                     f"{per_10k * GOAL_RATE / 10_000:.1f} cores for {GOAL_RATE}/s if that scales linearly")
-        samplers = sum(v for k, v in best.cores.items() if k.startswith("sampler"))
         if signal == "traces":
+            samplers = sum(v for k, v in best.cores.items() if k.startswith("sampler"))
             verdict += f"; the two sampling replicas together {samplers / best.achieved_rate * 10_000:.2f} cores per 10k/s"
     detail = (f"{verdict}. In the last step the machine was {saturated} ({total:.2f} of {os.cpu_count()} cores busy, "
               f"{last.cores.get('everything else', 0.0):.2f} of it other jobs); busiest of ours: {top} "
-              f"({own[top]:.2f} cores). telemetrygen, the far end and the gateway share the same {os.cpu_count()} "
+              f"({own[top]:.2f} cores). telemetrygen, the far end and both collector tiers share the same {os.cpu_count()} "
               f"noisy cores. Steps of {STEP_S}s: " + " | ".join(s.summary() for s in steps))
     return Row(BENCH, f"sustained {signal} rate with zero loss", value, UNIT[signal], f">= {GOAL_RATE}",
                value >= GOAL_RATE, detail)
