@@ -8,8 +8,8 @@ import time
 import requests
 
 from faults.board_traffic import BoardTraffic
-from faults.telemetry_counts import delivered
-from devstack.procs import poll_for, say, wait_until
+from faults.telemetry_counts import SERVER, loki_records
+from devstack.procs import say, wait_until
 
 SERVER_CALLS = 'traces_spanmetrics_calls_total{service="backend", span_kind="SPAN_KIND_SERVER"}'
 # The span metrics connector flushes every 15 s (collector/sampler.yaml); Prometheus has a point
@@ -60,19 +60,27 @@ def _restart(api, name: str) -> float:
 
 
 class FreshTraffic:
-    """Load of its own, counted from `since`: what came before is flushed first, and what the far end
-    already held for the backend in the window its queries cover is subtracted."""
+    """Load of its own, counted from `since`: what came before is flushed first (span metrics); the far
+    end's spans are those of traces that started after `since`, its records those it holds beyond
+    what it held at `since` (a record's time can be its request's start, just before)."""
 
     def __init__(self, stack, frontend_url: str, quiet_s: float = 2 * FLUSH_S):
         time.sleep(quiet_s)
         self.stack, self.since = stack, time.time()
-        self.before = delivered(stack.far_end, "backend", self.since)
+        self.records_from_ns = int((self.since - 60) * 1e9)
+        self.records_before = loki_records(stack.far_end.loki, "backend", 0, start_ns=self.records_from_ns)
         self.traffic = BoardTraffic.signed_up(frontend_url)
 
     def found(self) -> tuple[int, int]:
-        """(SERVER spans, log records) of the backend at the far end since, this traffic's alone."""
-        now = delivered(self.stack.far_end, "backend", self.since)
-        return now.server_spans - self.before.server_spans, now.log_records - self.before.log_records
+        """(SERVER spans, log records) of the backend at the far end, this traffic's alone."""
+        tempo, since_ns = self.stack.far_end.tempo, int(self.since * 1e9)
+        window = int(time.time() - self.since) + 60
+        hits = [h for h in tempo.search_traceql('{resource.service.name="backend"}', limit=10**9, since_s=window)
+                if int(h["startTimeUnixNano"]) >= since_ns]
+        spans = {s["span_id"] for h in hits for s in tempo.spans(h["traceID"])
+                 if s["kind"] == SERVER and s["resource"].get("service.name") == "backend"}
+        records = loki_records(self.stack.far_end.loki, "backend", 0, start_ns=self.records_from_ns)
+        return len(spans), records - self.records_before
 
 
 def test_rolling_restarts_of_both_tiers_lose_nothing_and_count_exactly(stack, frontend_url):
@@ -88,11 +96,13 @@ def test_rolling_restarts_of_both_tiers_lose_nothing_and_count_exactly(stack, fr
     sent_spans, sent_logs = traffic.server_spans(), traffic.log_records()
 
     # Decided (1-10 s), queued, flushed (15 s): wait until Tempo and Prometheus have it all.
-    def arrived() -> list[bool]:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
         spans, records = fresh.found()
-        return [True] if spans >= sent_spans and records >= sent_logs else []
-
-    poll_for(arrived, 1, 180, "every request's span and log records at the far end", interval=5)
+        if spans >= sent_spans and records >= sent_logs:
+            break
+        say(f"waiting for the far end: {spans} of {sent_spans} SERVER spans, {records} of {sent_logs} records")
+        time.sleep(5)
     time.sleep(2 * FLUSH_S)
     spans, records = fresh.found()
     counted = counted_since(prometheus, since)
@@ -171,9 +181,9 @@ def test_a_scaled_in_sampling_replica_keeps_its_queue_until_the_set_grows_again(
         api.kubectl("patch", "hpa", "otel-sampler", "-n", "observability", "--type=merge", "-p",
                     f'{{"spec": {{"minReplicas": {int(hpa or 2)}}}}}')
         stack.far_end.start()
-    poll_for(lambda: [1] if fresh.found()[0] >= sent else [], 1, 180,
-             "every request's SERVER span at the far end after Tempo returned", interval=5)
-    spans, _ = fresh.found()
+    deadline = time.monotonic() + 180
+    while (spans := fresh.found()[0]) < sent and time.monotonic() < deadline:
+        time.sleep(5)
     say(f"sampling tier scaled 2 -> 1 -> 2 with Tempo down: {load.result.summary()}; sent {sent} requests, "
         f"found {spans} SERVER spans once Tempo returned; otel-sampler-1's claim kept ({claim['metadata']['uid']})")
     assert set(load.result.counts) <= {"200", "201"}, load.result.summary()

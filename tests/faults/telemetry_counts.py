@@ -104,11 +104,12 @@ def delivered(far_end, service: str, since_epoch_s: float) -> Delivered:
                      loki_records(far_end.loki, service, since_s))
 
 
-def loki_records(loki, service: str, since_s: int) -> int:
-    """Records of `service`, read in pages of the most one query may return (as from Loki)."""
+def loki_records(loki, service: str, since_s: int, start_ns: int | None = None) -> int:
+    """Records of `service` of the last since_s seconds (or from start_ns on), read in pages of the
+    most one query may return (as from Loki)."""
     seen: set[tuple] = set()
     query = f'{{service_name="{service}"}}'
-    start_ns = time.time_ns() - since_s * 10**9
+    start_ns = time.time_ns() - since_s * 10**9 if start_ns is None else start_ns
     while True:
         page = loki.query(query, since_s=int((time.time_ns() - start_ns) / 1e9) + 1, limit=LOKI_PAGE)
         page = [e for e in page if int(e["ts"]) >= start_ns]
