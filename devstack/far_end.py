@@ -4,6 +4,7 @@ can refuse, vanish and come back (tests/README.md, "What is modelled, and why").
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ CONFIG = Path(__file__).with_name("far_end.yaml")
 TEMPO_OTLP_GRPC_PORT = 4317
 LOKI_HTTP_PORT = 3100
 COUNT_ONLY_CONFIG = Path(__file__).with_name("far_end_count_only.yaml")
+# Time for requests already inside the far end to be answered before it stops (its sinks are local).
+IN_FLIGHT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,15 @@ class FarEnd:
         return self
 
     def stop(self) -> None:
-        """Vanish: the ports close, senders get connection refused; what was kept stays."""
+        """Vanish: the ports close, senders get connection refused; what was kept stays. Its counters
+        die with the process, so first it refuses for a moment (as a store shutting down does), and
+        the reading taken then is final: nothing is accepted between that reading and the exit."""
         if self.collector.process.alive():
+            self.refuse()
+            time.sleep(IN_FLIGHT_S)
             self._accepted_before = self.accepted()
         self.collector.stop()
+        self.refuse(False)
 
     def refuse(self, refusing: bool = True) -> None:
         """Answer every push with a retryable error (UNAVAILABLE / 503), keeping nothing (keep=True only)."""

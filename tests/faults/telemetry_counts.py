@@ -1,5 +1,5 @@
-"""Counting one service's telemetry at each hop: what the gateway accepted, queued and sent (its own
-metrics), what the far end accepted (its own metrics), and what the Tempo and Loki models return."""
+"""Counting one service's telemetry at each hop: what the collector tiers accepted, queued and sent
+(their own metrics), what the far end accepted (its own metrics), and what the Tempo and Loki models return."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ LOKI_PAGE = yaml.safe_load((REPO / "k8s/loki/loki.yaml").read_text())["limits_co
 
 
 @dataclass(frozen=True)
-class GatewayCounts:
-    """The gateway's counters since its process started (they restart from zero with it)."""
+class PipelineCounts:
+    """The two collector tiers' own counters: the gateway's (spans and records in, records out to
+    Loki, spans out to the sampling tier) and the sampling replicas' (spans in, spans out to Tempo).
+    Each process's counters restart from zero with it."""
 
     accepted_spans: int
     accepted_logs: int
@@ -27,57 +29,68 @@ class GatewayCounts:
     queued_spans: int
     queued_logs: int
     in_flight: int
-    sent_spans: int
+    routed_spans: int
     sent_logs: int
+    sampler_accepted_spans: int
+    sent_spans: int
     send_failed_spans: int
     send_failed_logs: int
 
     @classmethod
-    def read(cls, gateway) -> "GatewayCounts":
+    def read(cls, gateway) -> "PipelineCounts":
         m = gateway.metrics()
+        tier = [s.metrics() for s in gateway.samplers]
+        both = [m, *tier]
+
+        def total(texts, name, **labels):
+            return sum(metric_sum(t, name, **labels) for t in texts)
+
         return cls(
             accepted_spans=metric_sum(m, "otelcol_receiver_accepted_spans", receiver="otlp"),
             accepted_logs=metric_sum(m, "otelcol_receiver_accepted_log_records", receiver="otlp"),
-            refused_spans=metric_sum(m, "otelcol_receiver_refused_spans")
-            + metric_sum(m, "otelcol_receiver_failed_spans"),
+            refused_spans=total(both, "otelcol_receiver_refused_spans") + total(both, "otelcol_receiver_failed_spans"),
             refused_logs=metric_sum(m, "otelcol_receiver_refused_log_records")
             + metric_sum(m, "otelcol_receiver_failed_log_records"),
-            queued_spans=metric_sum(m, "otelcol_exporter_queue_size", data_type="traces"),
+            queued_spans=total(both, "otelcol_exporter_queue_size", data_type="traces"),
             queued_logs=metric_sum(m, "otelcol_exporter_queue_size", data_type="logs"),
-            in_flight=metric_sum(m, "otelcol_exporter_in_flight_requests"),
-            sent_spans=metric_sum(m, "otelcol_exporter_sent_spans"),
+            in_flight=total(both, "otelcol_exporter_in_flight_requests"),
+            routed_spans=metric_sum(m, "otelcol_exporter_sent_spans", exporter="loadbalancing"),
             sent_logs=metric_sum(m, "otelcol_exporter_sent_log_records"),
-            send_failed_spans=metric_sum(m, "otelcol_exporter_send_failed_spans")
-            + metric_sum(m, "otelcol_exporter_enqueue_failed_spans"),
+            sampler_accepted_spans=total(tier, "otelcol_receiver_accepted_spans", receiver="otlp"),
+            sent_spans=total(tier, "otelcol_exporter_sent_spans", exporter="otlp_grpc/tempo"),
+            send_failed_spans=total(both, "otelcol_exporter_send_failed_spans")
+            + total(both, "otelcol_exporter_enqueue_failed_spans"),
             send_failed_logs=metric_sum(m, "otelcol_exporter_send_failed_log_records")
             + metric_sum(m, "otelcol_exporter_enqueue_failed_log_records"),
         )
 
     def drained(self) -> bool:
-        """Nothing waits in the queue or on the wire, and all it accepted has been sent."""
+        """Nothing waits in a queue or on the wire, and each tier has sent on all it accepted (the
+        sampling tier all of it, at the shipped keep-all rate)."""
         return (self.queued_spans == 0 and self.queued_logs == 0 and self.in_flight == 0
-                and self.sent_spans >= self.accepted_spans and self.sent_logs >= self.accepted_logs)
+                and self.routed_spans >= self.accepted_spans and self.sent_logs >= self.accepted_logs
+                and self.sent_spans >= self.sampler_accepted_spans)
 
     def __str__(self) -> str:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
 
 
-def wait_for_drain(gateway, timeout: float, quiet_s: float = 3.0) -> GatewayCounts:
-    """Waits until the gateway has sent all it accepted and nothing new has come in for quiet_s: the
+def wait_for_drain(gateway, timeout: float, quiet_s: float = 3.0) -> PipelineCounts:
+    """Waits until both tiers have sent on all they accepted and nothing new has come in for quiet_s: the
     backend's SDKs export their last batch up to a schedule delay (200 ms here) after the load."""
     deadline = time.monotonic() + timeout
     quiet_since, last_note = time.monotonic(), time.monotonic()
-    previous = counts = GatewayCounts.read(gateway)
+    previous = counts = PipelineCounts.read(gateway)
     while time.monotonic() < deadline:
         time.sleep(1)
-        counts = GatewayCounts.read(gateway)
+        counts = PipelineCounts.read(gateway)
         if (counts.accepted_spans, counts.accepted_logs) != (previous.accepted_spans, previous.accepted_logs):
             quiet_since = time.monotonic()
         previous = counts
         if counts.drained() and time.monotonic() - quiet_since >= quiet_s:
             break
         if time.monotonic() - last_note >= 10:
-            say(f"waiting for the gateway queue to drain: {counts}")
+            say(f"waiting for the collector tiers to drain: {counts}")
             last_note = time.monotonic()
     return counts
 

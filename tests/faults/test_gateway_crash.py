@@ -8,7 +8,7 @@ import time
 from devstack.procs import say
 
 from .board_traffic import BoardTraffic
-from .telemetry_counts import GatewayCounts, delivered, wait_for_drain, wait_for_far_end
+from .telemetry_counts import PipelineCounts, delivered, wait_for_drain, wait_for_far_end
 
 WARM_S = 15  # load before the kill, so the gateway holds a queue and the SDKs an open connection
 DEAD_S = 3  # the gateway stays dead this long before it is started again (kubelet's first back-off is 10 s)
@@ -40,7 +40,7 @@ def test_gateway_sigkill_under_load_delivers_all_it_accepted(pipeline, traced_ba
 
     with traffic.steady_load() as load:
         time.sleep(WARM_S)
-        before = GatewayCounts.read(gateway)
+        before = PipelineCounts.read(gateway)
         killed_at = time.monotonic()
         gateway.process.kill()
         say(f"gateway SIGKILLed after {before.accepted_spans} spans / {before.accepted_logs} log records accepted")

@@ -1,5 +1,5 @@
-"""A soak at moderate load through the whole pipeline: memory of the backend workers and of the
-gateway must level off, not creep. SOAK_SECONDS (default 600) sets the measured span after warm-up."""
+"""A soak at moderate load through the whole pipeline: memory of the backend workers, the gateway and
+the sampling replicas must level off, not creep. SOAK_SECONDS (default 600) sets the measured span after warm-up."""
 
 from __future__ import annotations
 
@@ -48,10 +48,10 @@ def growth(series: list[tuple[float, int]]) -> tuple[float, float, float]:
 @pytest.mark.timeout(WARMUP_S + SOAK_S + 600)
 def test_soak_memory_levels_off_and_no_request_fails(pipeline, traced_backend):
     """Asserted, over SOAK_SECONDS after a WARMUP_S warm-up, with RSS sampled every SAMPLE_EVERY_S
-    (each sample settled, see BURST_READS): each gunicorn worker's and the gateway's mean RSS over
-    the last minute is at most MAX_GROWTH above the first minute's; the workers are the same
-    processes throughout (none was restarted); every request is answered 2xx; and afterwards the
-    gateway drains, refusing and failing nothing, the far end accepted all the gateway did, the
+    (each sample settled, see BURST_READS): each gunicorn worker's, the gateway's and each sampling
+    replica's mean RSS over the last minute is at most MAX_GROWTH above the first minute's; the
+    workers are the same processes throughout (none was restarted); every request is answered 2xx; and afterwards the
+    collector tiers drain, refusing and failing nothing, the far end accepted all the gateway did, the
     Tempo model holds one trace per request and the Loki model every log record."""
     gateway, far_end = pipeline.gateway, pipeline.far_end
     traffic = BoardTraffic.signed_up(traced_backend.url)
@@ -62,7 +62,8 @@ def test_soak_memory_levels_off_and_no_request_fails(pipeline, traced_backend):
         time.sleep(WARMUP_S)
         workers = children(master)
         assert workers, "gunicorn has no workers"
-        watched = {f"worker {pid}": pid for pid in workers} | {"gateway": gateway.process.pid}
+        watched = ({f"worker {pid}": pid for pid in workers} | {"gateway": gateway.process.pid}
+                   | {s.name.removeprefix("gateway-"): s.process.pid for s in gateway.samplers})
         series: dict[str, list[tuple[float, int]]] = {name: [] for name in watched}
         requests_at_start = load.snapshot().total
         t0 = time.monotonic()
@@ -95,7 +96,7 @@ def test_soak_memory_levels_off_and_no_request_fails(pipeline, traced_backend):
     reached = wait_for_far_end(far_end, drained.accepted_spans, drained.accepted_logs, timeout=120)
     found = delivered(far_end, traced_backend.service, traffic.started_epoch)
     traces, delivered_logs = found.traces, found.log_records
-    print(f"  gateway after the load: {drained}")
+    print(f"  collector tiers after the load: {drained}")
     print(f"  far end accepted {reached}; Tempo: {traces} traces for {sent_traces} requests; Loki: "
           f"{delivered_logs} records, gateway accepted {drained.accepted_logs}, backend emitted {sent_logs}")
 
