@@ -46,10 +46,11 @@ go-tools:
 	@echo "==> Go tools from tools/ ($(TOOLS)); cold: about 12 minutes in all, then cached"
 	@for tool in $(TOOLS); do bash tools/build.sh $$tool >/dev/null || exit 1; done
 
-# What the single-node cluster of `make cluster-test` adds: the rest of Kubernetes, and its DNS.
-CLUSTER_TOOLS := kube-controller-manager kube-scheduler kubelet kube-proxy coredns
+# What the single-node cluster of `make cluster-test` adds: the rest of Kubernetes, its DNS and its
+# NetworkPolicy agent.
+CLUSTER_TOOLS := kube-controller-manager kube-scheduler kubelet kube-proxy coredns kube-router
 cluster-tools:
-	@echo "==> cluster binaries from tools/ ($(CLUSTER_TOOLS)); cold: about 6 minutes, then cached"
+	@echo "==> cluster binaries from tools/ ($(CLUSTER_TOOLS)); cold: about 8 minutes, then cached"
 	@for tool in $(CLUSTER_TOOLS); do bash tools/build.sh $$tool >/dev/null || exit 1; done
 
 # The built frontend that nginx serves in the tests (npm ci, vite build; cached by the sources' hash).
@@ -104,5 +105,5 @@ faults: venv system-packages collector go-tools frontend-build
 
 # The soak alone (SOAK_SECONDS shortens it).
 soak: venv system-packages collector go-tools frontend-build
-	@echo "==> soak: memory of the backend workers and the gateway over $${SOAK_SECONDS:-600}s of load"
+	@echo "==> soak: memory of the backend workers, the gateway and the sampling replicas over $${SOAK_SECONDS:-600}s of load"
 	@$(PY) -m pytest tests/faults/test_soak.py -s

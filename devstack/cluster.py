@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import kube_control_plane, kube_proxy, kubelet, kustomize, system_packages
+from . import kube_control_plane, kube_proxy, kube_router, kubelet, kustomize, system_packages
 from .cluster_network import (KUBERNETES_SERVICE_IP, NODE_ADDRESS, NODE_NAME, NodeNetwork, remove_kubepods_cgroups,
                               unmount_below)
 from .containerd import Containerd
 from .kube_apiserver import KubeApiServer
 from .kube_proxy import KubeProxy
+from .kube_router import KubeRouter
 from .kubelet import Kubelet
 from .procs import REPO, say, wait_until
 
@@ -41,6 +42,7 @@ class Cluster:
         self.api.add_component_user(kube_control_plane.CONTROLLER_MANAGER_USER)
         self.api.add_component_user(kube_control_plane.SCHEDULER_USER)
         self.api.add_component_user(kube_proxy.USER)
+        self.api.add_component_user(kube_router.USER)
         self.api.add_component_user(kubelet.USER, "system:nodes")
         self.containerd = Containerd(self.base_dir / "containerd")
         self.volumes_dir = self.base_dir / "volumes"
@@ -63,6 +65,7 @@ class Cluster:
             self._started.append(Kubelet(self.base_dir / "kubelet", self.api, self.containerd).start())
             self._started.append(KubeProxy(self.base_dir / "kube-proxy", self.api).start())
             wait_until(self._node_ready, 120, f"node {NODE_NAME} Ready", interval=1)
+            self._started.append(KubeRouter(self.base_dir / "kube-router", self.api).start())
             self.api.kubectl("apply", "--server-side", "-f", str(COREDNS))
             self.wait_for_rollout("Deployment", "coredns", "kube-system", timeout=120)
         except BaseException:

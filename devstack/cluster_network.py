@@ -41,6 +41,8 @@ class NodeNetwork:
         self._sysctls: dict[str, str] = {}
         # iptables and ip6tables (kube-proxy writes both where IPv6 is on): what iptables-save printed.
         self._rules: dict[str, str] = {}
+        # ipsets that existed before (the policy agent adds its own).
+        self._ipsets: set[str] = set()
         self._absent_dirs: list[Path] = []
 
     def setup(self) -> "NodeNetwork":
@@ -54,6 +56,7 @@ class NodeNetwork:
             saved = _run(f"{family}-save", check=False)
             if saved.returncode == 0:
                 self._rules[family] = saved.stdout
+        self._ipsets = _ipsets()
         self._absent_dirs = [d for d in HOST_DIRS if not d.exists()]
         _run("ip", "link", "add", NODE_BRIDGE, "type", "bridge")
         _run("ip", "addr", "add", f"{NODE_ADDRESS}/24", "dev", NODE_BRIDGE)
@@ -73,6 +76,9 @@ class NodeNetwork:
             for table in {"nat", "filter", "mangle", "raw"} - before:
                 _run(family, "-t", table, "-F", check=False)
                 _run(family, "-t", table, "-X", check=False)
+        # Once no rule refers to them.
+        for name in _ipsets() - self._ipsets:
+            _run("ipset", "destroy", name, check=False)
         for name, value in self._sysctls.items():
             try:
                 _sysctl_path(name).write_text(value)
@@ -86,6 +92,12 @@ class NodeNetwork:
     def _remove_links() -> None:
         for link in (POD_BRIDGE, NODE_BRIDGE):
             _run("ip", "link", "del", link, check=False)
+
+
+def _ipsets() -> set[str]:
+    if not shutil.which("ipset", path="/usr/sbin:/sbin:/usr/bin"):
+        return set()
+    return set(_run("ipset", "list", "-n", check=False).stdout.split())
 
 
 def remove_kubepods_cgroups() -> None:

@@ -24,6 +24,7 @@ CLUSTER_PACKAGES = {
     "runc": "runc",
     "iptables": "iptables",
     "conntrack": "conntrack",
+    "ipset": "ipset",
     "/usr/lib/cni/bridge": "containernetworking-plugins",
 }
 

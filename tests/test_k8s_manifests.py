@@ -191,6 +191,63 @@ def test_services_select_pods_and_target_declared_ports(entry):
     assert not errors, "\n".join(errors)
 
 
+def matches(selector: dict, labels: dict) -> bool:
+    """A LabelSelector ({} selects all), with the matchExpressions operators the manifests use."""
+    ops = {"In": lambda k, v: labels.get(k) in v, "NotIn": lambda k, v: labels.get(k) not in v,
+           "Exists": lambda k, v: k in labels, "DoesNotExist": lambda k, v: k not in labels}
+    return (all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+            and all(ops[e["operator"]](e["key"], e.get("values", [])) for e in selector.get("matchExpressions", [])))
+
+
+def policy_admits(policies: list[dict], labels: dict, target) -> bool:
+    """Some ingress rule of a policy selecting these pods opens this port (by number or name)."""
+    return any(matches(np["spec"]["podSelector"], labels) and any(
+        not rule.get("ports") or any(p.get("port") in target for p in rule["ports"])
+        for rule in np["spec"].get("ingress", [])) for np in policies)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_network_policies_open_every_service_port_and_name_pods_that_exist(entry):
+    """Where a namespace denies ingress by default, each Service port must be opened to someone (or
+    the Service silently stops working); each pod selector of a policy must select a pod of the
+    stack (a typo in a label selects nothing and opens nothing), DNS's in kube-system aside."""
+    objs = render(entry)
+    policies = by_kind(objs, "NetworkPolicy")
+    # Peers are looked up in the whole stack: a split overlay leaves some in the other cluster.
+    pods = [(w["metadata"]["namespace"], pod_template(w)["metadata"].get("labels", {}))
+            for w in workloads(objs) + workloads(render("default"))]
+    errors = []
+    for np in policies:
+        ns = np["metadata"]["namespace"]
+        peers = [(ns, np["spec"]["podSelector"])] + [
+            (peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name", ns),
+             peer["podSelector"])
+            for rule in np["spec"].get("ingress", []) + np["spec"].get("egress", [])
+            for peer in rule.get("from", rule.get("to", [])) if "podSelector" in peer]
+        for peer_ns, selector in peers:
+            if peer_ns != "kube-system" and not any(n == peer_ns and matches(selector, labels) for n, labels in pods):
+                errors.append(f"{ident(np)}: {peer_ns} {selector} selects no pod of the stack")
+    denying = {np["metadata"]["namespace"] for np in policies
+               if np["spec"]["podSelector"] == {} and "Ingress" in np["spec"]["policyTypes"] and not np["spec"].get("ingress")}
+    for svc in by_kind(objs, "Service"):
+        ns, selector = svc["metadata"]["namespace"], svc["spec"].get("selector")
+        if ns not in denying or not selector:
+            continue
+        in_ns = [np for np in policies if np["metadata"]["namespace"] == ns]
+        for port in svc["spec"]["ports"]:
+            target = {port["port"], port.get("targetPort", port["port"])}
+            for w in workloads(objs):
+                template = pod_template(w)
+                labels = template["metadata"].get("labels", {})
+                if w["metadata"]["namespace"] == ns and selects(selector, labels):
+                    # A named targetPort counts by its number too.
+                    target |= {c["containerPort"] for c in container_ports(template["spec"]) if c.get("name") in target}
+                    if not policy_admits(in_ns, labels, target):
+                        errors.append(f"{ident(svc)}: port {port['port']} is opened by no NetworkPolicy")
+    print(f"{entry}: {len(policies)} NetworkPolicies; default-deny ingress in {sorted(denying)}")
+    assert not errors, "\n".join(errors)
+
+
 def data_keys(obj: dict) -> set[str]:
     return set(obj.get("data", {})) | set(obj.get("binaryData", {})) | set(obj.get("stringData", {}))
 

@@ -33,8 +33,12 @@ case $name in
     module=alertmanager
     mod=github.com/prometheus/alertmanager
     pkg=$mod/cmd/$name ;;
+  kube-router)
+    module=kube-router
+    mod=github.com/cloudnativelabs/kube-router/v2
+    pkg=$mod/cmd/kube-router ;;
   *)
-    echo "usage: $0 telemetrygen|etcd|kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|coredns|prometheus|promtool|alertmanager|amtool" >&2
+    echo "usage: $0 telemetrygen|etcd|kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|coredns|kube-router|prometheus|promtool|alertmanager|amtool" >&2
     exit 2 ;;
 esac
 

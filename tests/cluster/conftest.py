@@ -36,6 +36,11 @@ class Stack:
     def pods(self, namespace: str, selector: str) -> list[dict]:
         return self.cluster.api.list("pods", namespace, selector)
 
+    def ready_pods(self, namespace: str, selector: str) -> list[dict]:
+        """Pods Ready and not being deleted."""
+        return [p for p in self.pods(namespace, selector) if "deletionTimestamp" not in p["metadata"]
+                and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+
 
 @pytest.fixture(scope="session")
 def stack(work_dir):

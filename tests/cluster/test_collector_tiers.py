@@ -17,8 +17,8 @@ SERVER_CALLS = 'traces_spanmetrics_calls_total{service="backend", span_kind="SPA
 FLUSH_S = 15
 
 
-def _query(prometheus: str, promql: str, **params) -> list[dict]:
-    body = requests.get(f"{prometheus}/api/v1/query", params={"query": promql, **params}, timeout=10).json()
+def _query(prometheus: str, promql: str) -> list[dict]:
+    body = requests.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10).json()
     assert body["status"] == "success", body
     return body["data"]["result"]
 
@@ -36,18 +36,6 @@ def counted_since(prometheus: str, since_epoch: float) -> int:
             total += value - previous if value >= previous else value
             previous = value
     return round(total)
-
-
-def incomplete_traces(far_end, since_epoch: float) -> list[str]:
-    """Traces of the backend in which a span's parent is missing (a part lost or decided apart)."""
-    since_s = int(time.time() - since_epoch) + 60
-    broken = []
-    for hit in far_end.tempo.search_traceql('{resource.service.name="backend"}', limit=10**9, since_s=since_s):
-        spans = far_end.tempo.spans(hit["traceID"])
-        ids = {s["span_id"] for s in spans}
-        if any(s["parent_span_id"].strip("0") and s["parent_span_id"] not in ids for s in spans):
-            broken.append(hit["traceID"])
-    return broken
 
 
 def _restart(api, name: str) -> float:
@@ -71,16 +59,29 @@ class FreshTraffic:
         self.records_before = loki_records(stack.far_end.loki, "backend", 0, start_ns=self.records_from_ns)
         self.traffic = BoardTraffic.signed_up(frontend_url)
 
-    def found(self) -> tuple[int, int]:
-        """(SERVER spans, log records) of the backend at the far end, this traffic's alone."""
+    def traces(self) -> dict[str, list[dict]]:
+        """The backend's traces at the far end that started after `since`, each read whole."""
         tempo, since_ns = self.stack.far_end.tempo, int(self.since * 1e9)
         window = int(time.time() - self.since) + 60
-        hits = [h for h in tempo.search_traceql('{resource.service.name="backend"}', limit=10**9, since_s=window)
-                if int(h["startTimeUnixNano"]) >= since_ns]
-        spans = {s["span_id"] for h in hits for s in tempo.spans(h["traceID"])
+        return {h["traceID"]: tempo.spans(h["traceID"])
+                for h in tempo.search_traceql('{resource.service.name="backend"}', limit=10**9, since_s=window)
+                if int(h["startTimeUnixNano"]) >= since_ns}
+
+    def found(self) -> tuple[int, int]:
+        """(SERVER spans, log records) of the backend at the far end, this traffic's alone."""
+        spans = {s["span_id"] for trace in self.traces().values() for s in trace
                  if s["kind"] == SERVER and s["resource"].get("service.name") == "backend"}
         records = loki_records(self.stack.far_end.loki, "backend", 0, start_ns=self.records_from_ns)
         return len(spans), records - self.records_before
+
+    def incomplete(self) -> list[str]:
+        """Traces in which a span's parent is missing (a part lost or decided apart)."""
+        broken = []
+        for trace_id, spans in self.traces().items():
+            ids = {s["span_id"] for s in spans}
+            if any(s["parent_span_id"].strip("0") and s["parent_span_id"] not in ids for s in spans):
+                broken.append(trace_id)
+        return broken
 
 
 def test_rolling_restarts_of_both_tiers_lose_nothing_and_count_exactly(stack, frontend_url):
@@ -106,7 +107,7 @@ def test_rolling_restarts_of_both_tiers_lose_nothing_and_count_exactly(stack, fr
     time.sleep(2 * FLUSH_S)
     spans, records = fresh.found()
     counted = counted_since(prometheus, since)
-    broken = incomplete_traces(stack.far_end, traffic.started_epoch)
+    broken = fresh.incomplete()
     say(f"rollout restart of otel-gateway ({gateway_s:.0f} s) then otel-sampler ({sampler_s:.0f} s) under load: "
           f"{traffic.summary()}; sent {sent_spans} requests (1 SERVER span each), {sent_logs} log records; found "
           f"{spans} SERVER spans ({len(broken)} traces incomplete), "
@@ -130,10 +131,8 @@ def test_a_sampling_pod_killed_without_grace_loses_at_most_its_undecided_traces(
         time.sleep(20)
         killed_at = time.monotonic()
         api.kubectl("delete", "pod", "otel-sampler-1", "-n", "observability", "--grace-period=0", "--force")
-        wait_until(lambda: any(p["metadata"]["name"] == "otel-sampler-1" and
-                               any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
-                               and "deletionTimestamp" not in p["metadata"]
-                               for p in stack.pods("observability", "app.kubernetes.io/name=otel-sampler")),
+        wait_until(lambda: any(p["metadata"]["name"] == "otel-sampler-1"
+                               for p in stack.ready_pods("observability", "app.kubernetes.io/name=otel-sampler")),
                    180, "otel-sampler-1 replaced and Ready", interval=1)
         ready_at = time.monotonic()
         time.sleep(10)

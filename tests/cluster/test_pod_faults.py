@@ -12,23 +12,20 @@ from devstack.procs import say, wait_until
 BACKEND = "app.kubernetes.io/name=backend"
 
 
-def _ready_pods(stack, selector: str, but: str = "") -> list[dict]:
-    return [p for p in stack.pods("apps", selector)
-            if p["metadata"]["name"] != but and "deletionTimestamp" not in p["metadata"]
-            and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
-
-
 def test_deleting_a_backend_pod_keeps_requests_succeeding(stack, frontend_url):
     api = stack.cluster.api
-    pods = _ready_pods(stack, BACKEND)
+    pods = stack.ready_pods("apps", BACKEND)
     assert len(pods) == 2
     victim = pods[0]["metadata"]["name"]
     traffic = BoardTraffic.signed_up(frontend_url)
     with traffic.steady_load() as load:
         time.sleep(3)
         api.kubectl("delete", "pod", "-n", "apps", victim, "--wait=false")
-        wait_until(lambda: len(_ready_pods(stack, BACKEND, but=victim)) == 2, 180,
-                   "two backend pods Ready again", interval=0.5)
+
+        def two_others_ready() -> bool:
+            return len([p for p in stack.ready_pods("apps", BACKEND) if p["metadata"]["name"] != victim]) == 2
+
+        wait_until(two_others_ready, 180, "two backend pods Ready again", interval=0.5)
         time.sleep(3)
     say(f"backend pod {victim} deleted under load: {load.result.summary()}")
     assert set(load.result.counts) <= {"200", "201"}, load.result.summary()
