@@ -83,6 +83,9 @@ class KubeApiServer:
             *([] if node_address else ["--endpoint-reconciler-type=none"]),
             f"--kubelet-client-certificate={self.pki / 'kubelet-client.crt'}",
             f"--kubelet-client-key={self.pki / 'kubelet-client.key'}",
+            # Reach a kubelet (logs, exec, the node proxy) at its node's address, as kubeadm sets it:
+            # the node's name is in no DNS here.
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
             f"--tls-cert-file={self.pki / 'apiserver.crt'}", f"--tls-private-key-file={self.pki / 'apiserver.key'}",
             f"--client-ca-file={self.pki / 'ca.crt'}",
             f"--token-auth-file={tokens}",

@@ -35,6 +35,10 @@ class Kubelet:
             f"--cert-dir={self.base_dir / 'pki'}",
             f"--hostname-override={NODE_NAME}",
             f"--node-ip={NODE_ADDRESS}",
+            # Its cAdvisor labels a container's series with its pod, namespace and container name by
+            # asking containerd, by default at /run/containerd: this run's is elsewhere. (The flag is
+            # deprecated in favour of stats from the CRI, but is what cAdvisor still reads.)
+            f"--containerd={self.containerd.socket}",
             "--v=1",
         ]
 

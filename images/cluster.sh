@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make cluster-images`: what the test cluster of `make cluster-test` runs besides the three
 # images of images/build.sh, with podman, then saved as archives for the cluster's containerd:
-#   - stand-ins for the MariaDB, Redis, Prometheus and Alertmanager images k8s/ pins (no registry
-#     answers here), under the names k8s/ gives them (images/cluster/*.Containerfile say how
-#     each differs from the real image);
+#   - stand-ins for the MariaDB, Redis, Prometheus, Alertmanager and kube-state-metrics images
+#     k8s/ pins (no registry answers here), under the names k8s/ gives them
+#     (images/cluster/*.Containerfile say how each differs from the real image);
 #   - the test cluster's own pause (pod sandbox) and CoreDNS images.
 # Prints, last, the path of an index with one "<image reference> <archive>" line per image; an
 # archive is rewritten only when its image changed.
@@ -34,6 +34,8 @@ build "docker.io/library/$(pinned redis)" redis.Containerfile images/cluster/red
 for tool in prometheus alertmanager; do
   build "docker.io/$(pinned "prom/$tool")" "$tool.Containerfile" "$(bash tools/build.sh "$tool")"
 done
+build "$(pinned kube-state-metrics/kube-state-metrics)" kube-state-metrics.Containerfile \
+  "$(bash tools/build.sh kube-state-metrics)"
 coredns=$(bash tools/build.sh coredns)
 # Its version is the pin in tools/coredns/go.mod.
 build localhost/stack-cluster/coredns:dev coredns.Containerfile "$coredns"
@@ -53,6 +55,7 @@ index=$cache/index
 for ref in docker.io/otel-stack/{backend,frontend,collector}:dev \
     "docker.io/library/$(pinned mariadb)" "docker.io/library/$(pinned redis)" \
     "docker.io/$(pinned prom/prometheus)" "docker.io/$(pinned prom/alertmanager)" \
+    "$(pinned kube-state-metrics/kube-state-metrics)" \
     localhost/stack-cluster/{pause,coredns}:dev; do
   id=$(podman image inspect --format '{{.Id}}' "$ref")
   archive=$cache/${id:0:16}.tar

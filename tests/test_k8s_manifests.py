@@ -746,13 +746,25 @@ def test_backend_deployment_follows_the_contract():
         assert name in env_names(main) and name not in env, f"{name} must come from a Secret"
 
 
-def test_collector_rbac_is_read_only_on_pods_namespaces_replicasets():
-    objs = render("default")
-    wanted = [{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]},
-              {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"]}]
-    for role in by_kind(objs, "ClusterRole"):
-        print(f"{ident(role)}: {role['rules']}")
-        assert role["rules"] == wanted, f"{ident(role)} grants more or less than k8s_attributes needs"
+def test_cluster_roles_grant_each_reader_exactly_what_it_reads():
+    k8s_attributes = [{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]},
+                      {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"]}]
+    wanted = {
+        "otel-gateway": k8s_attributes,
+        "otel-agent": k8s_attributes,
+        # Its --resources, listed and watched.
+        "kube-state-metrics": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"],
+             "verbs": ["list", "watch"]}],
+        # Node discovery, and the kubelets through the API server's node proxy.
+        "prometheus": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
+                       {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}],
+    }
+    roles = {role["metadata"]["name"]: role["rules"] for role in by_kind(render("default"), "ClusterRole")}
+    for name, rules in roles.items():
+        print(f"ClusterRole {name}: {rules}")
+    assert roles == wanted
 
 
 def test_node_agent_mounts_node_paths_as_intended():

@@ -23,23 +23,35 @@ from devstack.alertmanager import TEST_TIMERS, for_tests
 from devstack.far_end import FarEnd
 from devstack.otlp_payloads import PROTOBUF, browser_fetch_request, log_request, span_request
 from devstack.procs import REPO, poll_for
+from shipped_promql import SCRAPED_IN_A_CLUSTER, metric_names, shipped_promql, shipped_rules
 
 PROMETHEUS_DIR = REPO / "k8s" / "prometheus"
 
 
-def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([builds.tool(tool), *args], capture_output=True, text=True, timeout=120, cwd=REPO)
+# Where a pod finds its ServiceAccount's token and CA (the kubelet jobs of prometheus.yml read them).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def _run(tool: str, *args: str, as_in_a_pod: bool = False) -> subprocess.CompletedProcess:
+    """as_in_a_pod: with a ServiceAccount's files in place, made on a tmpfs of the tool's own mount
+    namespace, so promtool's check that every file the config names exists can pass here."""
+    argv = [builds.tool(tool), *args]
+    if as_in_a_pod:
+        argv = ["unshare", "--mount", "sh", "-c", f'mount -t tmpfs tmpfs /run && mkdir -p {SERVICE_ACCOUNT_DIR} '
+                f'&& touch {SERVICE_ACCOUNT_DIR}/token {SERVICE_ACCOUNT_DIR}/ca.crt && exec "$@"', "sh", *argv]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO)
     print(f"{tool} {' '.join(args)}: {(result.stdout + result.stderr).strip().splitlines()[-1:]}")
     return result
 
 
 def test_prometheus_config_and_rules_pass_promtool():
-    checked = _run("promtool", "check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
+    checked = _run("promtool", "check", "config", str(PROMETHEUS_DIR / "prometheus.yml"), as_in_a_pod=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     rules = _run("promtool", "check", "rules", *map(str, sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))))
     assert rules.returncode == 0, rules.stdout + rules.stderr
     # Each alert fires on what should fire it, after its `for`, and not on healthy series.
-    tested = _run("promtool", "test", "rules", "tests/prometheus/rules_test.yml")
+    tested = _run("promtool", "test", "rules", "tests/prometheus/rules_test.yml",
+                  "tests/prometheus/kubernetes_rules_test.yml")
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
@@ -219,14 +231,6 @@ def test_frontend_fetch_counts_per_span_name_and_status_are_exactly_what_browser
           f"error ratio {float(ratio['value'][1]):.2f}")
 
 
-def shipped_rules():
-    """(file name, rule) for every rule in k8s/prometheus/rules/."""
-    for path in sorted((PROMETHEUS_DIR / "rules").glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                yield path.name, rule
-
-
 def shipped_alert_expr(name: str) -> str:
     """An alert's expression as k8s/prometheus/rules/ ships it (its `for` is the rule unit tests' job)."""
     (expr,) = [rule["expr"] for _, rule in shipped_rules() if rule.get("alert") == name]
@@ -341,6 +345,17 @@ def test_prometheus_alerts_reach_alertmanager_and_notifications_reach_slack(prom
     resolved = slack.wait_for_title(f"[RESOLVED] ServiceErrorRatioHigh ({service})")
     print(f"Slack: {attachment['title']!r}, then {resolved['attachments'][0]['title']!r}; Watchdog -> heartbeat")
 
+    # An alert about one pod carries its logs' Explore path; the message makes it a link into Grafana.
+    pod = f"crasher-{uuid.uuid4().hex[:6]}"
+    logs = f"/explore?schemaVersion=1&orgId=1&panes=%7B%22pod%22%3A%22{pod}%22%7D"
+    alertmanager.post_alerts([{"labels": {"alertname": "KubeContainerRestarting", "pod": pod, "severity": "page"},
+                               "annotations": {"summary": f"apps/{pod} restarted", "runbook": "Open its logs.",
+                                               "logs": logs},
+                               "startsAt": datetime.now(timezone.utc).isoformat()}])
+    text = poll_for(lambda: [m["attachments"][0]["text"] for m in slack.titled("[FIRING] KubeContainerRestarting")
+                             if pod in m["attachments"][0]["text"]], 1, 60, "the pod alert at Slack")[0]
+    assert f"Logs: http://localhost:3000{logs}" in text, text
+
 
 @pytest.mark.parametrize("path", sorted((REPO / "grafana" / "dashboards").glob("*.json")), ids=lambda p: p.name)
 def test_dashboards_promql_is_accepted_by_prometheus(path, prometheus):
@@ -352,7 +367,8 @@ def test_dashboards_promql_is_accepted_by_prometheus(path, prometheus):
     for expr in queries:
         # Grafana's variables, as Grafana fills them, then Prometheus's own parser decides.
         filled = (expr.replace("$__rate_interval", "1m").replace("$__range", "5m").replace("$__interval", "15s")
-                  .replace("$service", "backend").replace("${service}", "backend").replace("$node", "node-1"))
+                  .replace("$service", "backend").replace("${service}", "backend").replace("$node", "node-1")
+                  .replace("$namespace", "apps").replace("$pod", "backend-1"))
         prometheus.query(filled)
     print(f"{path.name}: {len(queries)} PromQL queries accepted")
 
@@ -367,30 +383,11 @@ def test_tempo_trace_to_metrics_queries_are_accepted_by_prometheus(prometheus):
     print(f"tracesToMetrics: {[q['name'] for q in queries]} accepted")
 
 
-def shipped_promql() -> dict[str, str]:
-    """Every PromQL expression the project ships: rules, dashboards, the Tempo datasource's links."""
-    import json
-
-    exprs = {f"{file}: {rule.get('alert') or rule.get('record')}": rule["expr"] for file, rule in shipped_rules()}
-    for path in sorted((REPO / "grafana" / "dashboards").glob("*.json")):
-        for panel in json.loads(path.read_text()).get("panels", []):
-            for target in panel.get("targets", []):
-                if target.get("datasource", {}).get("uid") == "prometheus":
-                    exprs[f"{path.name}: {panel['title']} {target['refId']}"] = target["expr"]
-    provisioned = yaml.safe_load((REPO / "grafana/provisioning/datasources/datasources.yaml").read_text())
-    for ds in provisioned["datasources"]:
-        for query in ds.get("jsonData", {}).get("tracesToMetrics", {}).get("queries", []):
-            exprs[f"datasource {ds['uid']}: {query['name']}"] = query["query"]
-    return exprs
-
-
 def test_every_metric_the_shipped_promql_names_was_produced(stack_backend, prometheus):
-    """Runs after the tests above sent traffic: a name no series has is a typo or a metric renamed."""
+    """Runs after the tests above sent traffic: a name no series has is a typo or a metric renamed.
+    What Prometheus scrapes from a cluster is checked there (tests/cluster/test_workload_health.py)."""
     shipped = shipped_promql()
-    names: dict[str, set[str]] = {}
-    for where, expr in shipped.items():
-        for name in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", expr):
-            names.setdefault(name, set()).add(where)
+    names = {name: where for name, where in metric_names(shipped).items() if not name.startswith(SCRAPED_IN_A_CLUSTER)}
     # Counted only when a batch is given up: at once for a permanent error (the outage test makes
     # one for metric points), after 30 minutes of retries for an unreachable Tempo or Loki.
     only_after_30_minutes = {"otelcol_exporter_send_failed_spans_total", "otelcol_exporter_send_failed_log_records_total"}

@@ -31,7 +31,8 @@ SPAN_ID = "00f067aa0ba902b7"
 # What a dashboard variable's selection renders to. Loki's and Tempo's datasources join a multi-value
 # (or All without a custom all value) selection with `|` for regex matchers; a custom `allValue` is
 # passed through unformatted. A variable the dashboards use that is missing here fails the test.
-VARIABLE_SAMPLES = {"service": ["backend", "frontend"], "node": ["node-1", "node-2"]}
+VARIABLE_SAMPLES = {"service": ["backend", "frontend"], "node": ["node-1", "node-2"], "namespace": ["apps"],
+                    "pod": ["backend-6d4f9-x2k7p", "redis-0"]}
 # Grafana's built-in interval variables, rendered for a one-hour range.
 BUILTINS = {"__auto": "1m", "__interval": "1m", "__rate_interval": "1m", "__interval_ms": "60000",
             "__range": "1h", "__range_s": "3600", "__range_ms": "3600000"}
@@ -202,6 +203,7 @@ def from_dashboards() -> list[Query]:
 
 # A data link's series labels as a click on a series fills them.
 FIELD_LABEL_SAMPLES = {"__field.labels.service": "backend", "__field.labels.http_route": "/api/messages",
+                       "__field.labels.namespace": "apps", "__field.labels.pod": "backend-6d4f9-x2k7p",
                        "__from": "1767225600000", "__to": "1767229200000"}
 
 
@@ -280,10 +282,30 @@ def from_make_local() -> list[Query]:
     return [{"lang": "logql", "query": view_logs_query(span), "where": "make local: View logs of a backend span"}]
 
 
+def from_alert_links() -> list[Query]:
+    """The Loki queries of the alerts' `logs` links, as Prometheus renders them for the rule unit
+    tests' series (tests/prometheus/*_rules_test.yml holds each rendered link)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    queries: list[Query] = []
+    for path in sorted((REPO / "tests" / "prometheus").glob("*_test.yml")):
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                for alert in case.get("exp_alerts", []):
+                    if "logs" in alert.get("exp_annotations", {}):
+                        (panes,) = parse_qs(urlsplit(alert["exp_annotations"]["logs"]).query)["panes"]
+                        for pane in json.loads(panes).values():
+                            assert pane["datasource"] == "loki", f"{rel(path)}: {case['alertname']}"
+                            where = f"{rel(path)}: {case['alertname']}"
+                            queries += [{"lang": "logql", "query": q["expr"], "where": where} for q in pane["queries"]]
+    return queries
+
+
 SOURCES: dict[str, Callable[[], list[Query]]] = {
     "datasources.yaml": from_datasources,
     "dashboards": from_dashboards,
     "dashboard links": from_dashboard_links,
+    "alert links": from_alert_links,
     "README.md": from_readme,
     "make local": from_make_local,
 }

@@ -33,12 +33,16 @@ case $name in
     module=alertmanager
     mod=github.com/prometheus/alertmanager
     pkg=$mod/cmd/$name ;;
+  kube-state-metrics)
+    module=kube-state-metrics
+    mod=k8s.io/kube-state-metrics/v2
+    pkg=$mod ;;
   kube-router)
     module=kube-router
     mod=github.com/cloudnativelabs/kube-router/v2
     pkg=$mod/cmd/kube-router ;;
   *)
-    echo "usage: $0 telemetrygen|etcd|kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|coredns|kube-router|prometheus|promtool|alertmanager|amtool" >&2
+    echo "usage: $0 telemetrygen|etcd|kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|coredns|kube-router|kube-state-metrics|prometheus|promtool|alertmanager|amtool" >&2
     exit 2 ;;
 esac
 
@@ -68,6 +72,9 @@ if [[ ! -x $out ]]; then
     for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=${BASH_REMATCH[1]} -X $p.gitMinor=${BASH_REMATCH[2]}"
     done
+  elif [[ $mod == k8s.io/kube-state-metrics/* ]]; then
+    # What --version and its build_info metric report, as its release build stamps it.
+    ldflags+=" -X github.com/prometheus/common/version.Version=$version"
   elif [[ $mod == github.com/prometheus/* ]]; then
     # What --version and /api/v1/status/buildinfo report; unstamped the version is empty. Prometheus
     # 3.NN.P is published as module version v0.3NN.P; Alertmanager's module version is its release.
