@@ -1,5 +1,6 @@
 """A soak at moderate load through the whole pipeline: memory of the backend workers, the gateway and
-the sampling replicas must level off, not creep. SOAK_SECONDS (default 600) sets the measured span after warm-up."""
+the sampling replicas must level off, not creep. SOAK_SECONDS (default 300) sets the measured span
+after warm-up."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from devstack.procs import say
 from .board_traffic import BoardTraffic
 from .telemetry_counts import delivered, wait_for_drain, wait_for_far_end
 
-SOAK_S = int(os.environ.get("SOAK_SECONDS", "600"))
+SOAK_S = int(os.environ.get("SOAK_SECONDS", "300"))
 WARMUP_S = 60  # imports, connection pools, caches and the Go heap settle first
 SAMPLE_EVERY_S = 10
 WINDOW_S = min(60, SOAK_S // 2)  # first vs last minute (shorter only when SOAK_SECONDS < 120)
