@@ -74,7 +74,7 @@ cluster-images: images cluster-tools
 # The stack as `kubectl apply -k` deploys it, on a real single-node Kubernetes started here
 # (devstack/cluster.py; needs root). CI runs it after `make faults`.
 cluster-test: venv system-packages collector go-tools cluster-tools frontend-build images cluster-images
-	@echo "==> cluster test: etcd, apiserver, controller manager, scheduler, kubelet, kube-proxy, CoreDNS, containerd; then kubectl apply -k tests/cluster/overlay"
+	@echo "==> cluster test: etcd, apiserver, controller manager, scheduler, kubelet, kube-proxy, CoreDNS, containerd, kube-router (NetworkPolicies); then kubectl apply -k tests/cluster/overlay"
 	@$(PY) -m pytest tests/cluster --timeout=1200
 
 # ONLY=<name>[,<name>] runs some: request_overhead, pipeline_throughput, agent_cost, freshness, browser_cost.
