@@ -13,7 +13,7 @@ from .kube_apiserver import SERVICE_CIDR, KubeApiServer
 from .procs import REPO, Process, say
 
 USER = "stack-tests:kube-router"
-# Read-only access to what it enforces from: namespaces, pods, policies, the node.
+# Read-only access to what it enforces from (namespaces, pods, policies, nodes, Services).
 RBAC = REPO / "tests" / "cluster" / "kube-router.yaml"
 
 
@@ -21,12 +21,12 @@ class KubeRouter:
     def __init__(self, base_dir: Path, api: KubeApiServer):
         self.base_dir = Path(base_dir)
         self.api = api
-        self.argv = [builds.tool("kube-router"), f"--kubeconfig={api.component_kubeconfig(USER)}",
-                     f"--hostname-override={NODE_NAME}", f"--service-cluster-ip-range={SERVICE_CIDR}",
-                     "--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--enable-cni=false",
-                     "--health-port=0", "--v=1"]
+        argv = [builds.tool("kube-router"), f"--kubeconfig={api.component_kubeconfig(USER)}",
+                f"--hostname-override={NODE_NAME}", f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--enable-cni=false",
+                "--health-port=0", "--v=1"]
         # Ready once its first full sync has written the chain every forwarded packet passes.
-        self.process = Process("kube-router", self.argv, self.base_dir, ready=_forward_chain_written, ready_timeout=120)
+        self.process = Process("kube-router", argv, self.base_dir, ready=_forward_chain_written, ready_timeout=120)
 
     def start(self) -> "KubeRouter":
         self.api.kubectl("apply", "--server-side", "-f", str(RBAC))

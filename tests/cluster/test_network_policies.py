@@ -1,6 +1,7 @@
 """The shipped NetworkPolicies, enforced by the test cluster's policy agent (kube-router): pods that are
-not the backend, in another namespace or in `apps` itself, reach none of the stores, the gateway or
-Prometheus; a pod with the backend's name label reaches exactly what the backend needs."""
+not the backend, in another namespace or in `apps` itself, reach none of the stores, the gateway,
+Prometheus or kube-state-metrics; a pod with the backend's name label reaches exactly what the
+backend needs."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def _targets(api) -> dict[str, tuple[str, int]]:
         "sampler otlp-grpc": (sampler["status"]["podIP"], 4317),
         "prometheus": service("observability", "prometheus", "http"),
         "alertmanager": service("observability", "alertmanager", "http"),
+        "kube-state-metrics": service("observability", "kube-state-metrics", "http-metrics"),
     }
 
 
