@@ -106,8 +106,10 @@ class Gateway(Collector):
         self.samplers = samplers
 
     def start(self):
+        # A gateway started again after a crash finds its sampling tier still running.
         for sampler in self.samplers:
-            sampler.start()
+            if not sampler.process.alive():
+                sampler.start()
         return super().start()
 
     def stop(self) -> None:
