@@ -36,6 +36,13 @@ class Stack:
     def pods(self, namespace: str, selector: str) -> list[dict]:
         return self.cluster.api.list("pods", namespace, selector)
 
+    def prometheus_query(self, promql: str) -> list[dict]:
+        """The cluster's Prometheus answers a query (through its Service): the result's series."""
+        url = self.service_url("observability", "prometheus")
+        body = requests.get(f"{url}/api/v1/query", params={"query": promql}, timeout=10).json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
     def ready_pods(self, namespace: str, selector: str) -> list[dict]:
         """Pods Ready and not being deleted."""
         return [p for p in self.pods(namespace, selector) if "deletionTimestamp" not in p["metadata"]

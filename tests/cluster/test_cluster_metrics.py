@@ -25,10 +25,7 @@ def test_red_series_of_the_backend_reach_prometheus_in_the_cluster(stack, fronte
     for _ in range(20):
         assert http.get(f"{frontend_url}/api/messages?limit=5", timeout=10).ok
 
-    def query(promql: str) -> list[dict]:
-        body = requests.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10).json()
-        assert body["status"] == "success", body
-        return body["data"]["result"]
+    query = stack.prometheus_query
 
     # The backend exports every 15 s and the span metrics connector flushes every 15 s (k8s/ settings).
     for promql in QUERIES:

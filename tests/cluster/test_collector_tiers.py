@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 
-import requests
-
 from faults.board_traffic import BoardTraffic
 from faults.telemetry_counts import SERVER, loki_records
 from devstack.procs import say, wait_until
@@ -17,19 +15,13 @@ SERVER_CALLS = 'traces_spanmetrics_calls_total{service="backend", span_kind="SPA
 FLUSH_S = 15
 
 
-def _query(prometheus: str, promql: str) -> list[dict]:
-    body = requests.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10).json()
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-
-def counted_since(prometheus: str, since_epoch: float) -> int:
+def counted_since(stack, since_epoch: float) -> int:
     """Backend SERVER calls the span metrics counted after since_epoch, summed over the sampling
     replicas, from the raw points: a restarted replica's counter starts again from zero under the
     same series (a reset, counted as increase() counts it, without its extrapolation)."""
     window = int(time.time() - since_epoch) + 5 * FLUSH_S
     total = 0.0
-    for series in _query(prometheus, f"{SERVER_CALLS}[{window}s]"):
+    for series in stack.prometheus_query(f"{SERVER_CALLS}[{window}s]"):
         points = [(float(t), float(v)) for t, v in series["values"]]
         previous = next((v for t, v in reversed(points) if t <= since_epoch), 0.0)
         for _, value in ((t, v) for t, v in points if t > since_epoch):
@@ -85,7 +77,7 @@ class FreshTraffic:
 
 
 def test_rolling_restarts_of_both_tiers_lose_nothing_and_count_exactly(stack, frontend_url):
-    api, prometheus = stack.cluster.api, stack.service_url("observability", "prometheus")
+    api = stack.cluster.api
     fresh = FreshTraffic(stack, frontend_url)
     since, traffic = fresh.since, fresh.traffic
     with traffic.steady_load() as load:
@@ -106,7 +98,7 @@ def test_rolling_restarts_of_both_tiers_lose_nothing_and_count_exactly(stack, fr
         time.sleep(5)
     time.sleep(2 * FLUSH_S)
     spans, records = fresh.found()
-    counted = counted_since(prometheus, since)
+    counted = counted_since(stack, since)
     broken = fresh.incomplete()
     say(f"rollout restart of otel-gateway ({gateway_s:.0f} s) then otel-sampler ({sampler_s:.0f} s) under load: "
           f"{traffic.summary()}; sent {sent_spans} requests (1 SERVER span each), {sent_logs} log records; found "
@@ -124,7 +116,7 @@ def test_a_sampling_pod_killed_without_grace_loses_at_most_its_undecided_traces(
     """What a crash or a lost node costs: the traces the pod had not yet decided and the counts it
     had not yet flushed, both at most the last seconds of its share of the traffic. The replacement
     (same name, same queue volume) sends what was queued."""
-    api, prometheus = stack.cluster.api, stack.service_url("observability", "prometheus")
+    api = stack.cluster.api
     fresh = FreshTraffic(stack, frontend_url)
     since, traffic = fresh.since, fresh.traffic
     with traffic.steady_load() as load:
@@ -142,7 +134,7 @@ def test_a_sampling_pod_killed_without_grace_loses_at_most_its_undecided_traces(
     at_risk = traffic.server_spans(killed_at - 10 - FLUSH_S, ready_at)
     time.sleep(20 + 2 * FLUSH_S)
     spans, _ = fresh.found()
-    counted = counted_since(prometheus, since)
+    counted = counted_since(stack, since)
     say(f"otel-sampler-1 killed without grace under load, Ready again after {ready_at - killed_at:.0f} s: "
           f"{traffic.summary()}; sent {sent_spans} requests; found {spans} SERVER spans "
           f"(lost {sent_spans - spans}); span metrics count {counted} (lost {sent_spans - counted}); "

@@ -19,12 +19,6 @@ MEMORY_CGROUPS = Path("/sys/fs/cgroup/memory/kubepods")
 KSM = "system:serviceaccount:observability:kube-state-metrics"
 
 
-def _query(prometheus: str, promql: str) -> list[dict]:
-    body = requests.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10).json()
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-
 def _containers(stack) -> list[tuple[str, str, str]]:
     return [(ns, p["metadata"]["name"], c["name"]) for ns in ("apps", "observability")
             for p in stack.pods(ns, "app.kubernetes.io/part-of=otel-stack") if p["status"].get("phase") == "Running"
@@ -41,7 +35,6 @@ def _working_set_bytes(container_id: str) -> int:
 
 
 def test_every_container_of_the_stack_has_its_series_and_the_backends_memory_matches_its_cgroup(stack):
-    prometheus = stack.service_url("observability", "prometheus")
     containers = _containers(stack)
 
     wanted = ("container_memory_working_set_bytes", "container_cpu_usage_seconds_total",
@@ -49,7 +42,7 @@ def test_every_container_of_the_stack_has_its_series_and_the_backends_memory_mat
 
     def missing() -> list[str]:
         have = {(s["metric"]["namespace"], s["metric"]["pod"], s["metric"]["container"], s["metric"]["__name__"])
-                for s in _query(prometheus, f'{{__name__=~"{"|".join(wanted)}", namespace=~"apps|observability"}}')}
+                for s in stack.prometheus_query(f'{{__name__=~"{"|".join(wanted)}", namespace=~"apps|observability"}}')}
         return [f"{ns}/{pod}/{c}: {name}" for ns, pod, c in containers for name in wanted
                 if (ns, pod, c, name) not in have]
 
@@ -67,17 +60,17 @@ def test_every_container_of_the_stack_has_its_series_and_the_backends_memory_mat
     promql = f'container_memory_working_set_bytes{{namespace="apps", pod="{pod}", container="backend"}}[2m]'
 
     def fresh_sample() -> list[float]:
-        return [float(v) for s in _query(prometheus, promql) if s["metric"]["id"].endswith(container_id)
+        return [float(v) for s in stack.prometheus_query(promql) if s["metric"]["id"].endswith(container_id)
                 for t, v in s["values"] if float(t) > read_at][-1:]
 
     (scraped,) = poll_for(fresh_sample, 1, 90, "a working-set sample of the backend newer than the cgroup's reading")
     def count(promql: str) -> int:
-        return int(float(_query(prometheus, f"count({promql})")[0]["value"][1]))
+        return int(float(stack.prometheus_query(f"count({promql})")[0]["value"][1]))
 
     cadvisor = '{job="kubelet-cadvisor", container!=""}'
     per_container = count(cadvisor) / count(f"count by (namespace, pod, container) ({cadvisor})")
     per_pod = sorted(int(s["value"][1])
-                     for s in _query(prometheus, 'count by (pod) ({job="kube-state-metrics", pod!=""})'))
+                     for s in stack.prometheus_query('count by (pod) ({job="kube-state-metrics", pod!=""})'))
     not_per_pod = count('{job="kube-state-metrics", pod=""}')
     print(f"\n{len(containers)} containers of the stack, each with its CPU, memory and kube-state-metrics series. "
           f"Per container {per_container:.1f} cAdvisor series; per pod {per_pod[len(per_pod) // 2]} of "
@@ -108,7 +101,6 @@ def _pod_logs_query(alert: dict) -> str:
 
 def test_a_crash_loop_and_an_oom_kill_fire_their_alerts_with_a_link_to_exactly_that_pods_logs(stack, loki):
     api = stack.cluster.api
-    prometheus = stack.service_url("observability", "prometheus")
     alertmanager = stack.service_url("observability", "alertmanager")
     image = api.get("deployments", "backend", "apps")["spec"]["template"]["spec"]["containers"][0]["image"]
     namespace = f"health-{uuid.uuid4().hex[:5]}"
@@ -138,8 +130,8 @@ def test_a_crash_loop_and_an_oom_kill_fire_their_alerts_with_a_link_to_exactly_t
         for name, alert in fired.items():
             say(f"{name} for {alert['labels']['pod']} at Alertmanager {seen_at[name]:.0f} s after its Deployment")
 
-        restarts = {s["metric"]["container"]: int(float(s["value"][1])) for s in _query(
-            prometheus, f'kube_pod_container_status_restarts_total{{namespace="{namespace}"}}')}
+        restarts = {s["metric"]["container"]: int(float(s["value"][1])) for s in
+                    stack.prometheus_query(f'kube_pod_container_status_restarts_total{{namespace="{namespace}"}}')}
         lines = {}
         for name, alert in fired.items():
             query = _pod_logs_query(alert)
@@ -176,9 +168,8 @@ def test_every_kubernetes_metric_the_shipped_promql_names_is_in_the_clusters_pro
     kubelet measures volumes of the types that support it; the test cluster's hostPath volumes are
     not among them, so no kubelet_volume_stats series can appear here (the rule unit tests cover
     the alert)."""
-    prometheus = stack.service_url("observability", "prometheus")
     names = {n: w for n, w in metric_names(shipped_promql()).items()
              if n.startswith(SCRAPED_IN_A_CLUSTER) and not n.startswith("kubelet_volume_stats_")}
-    missing = {n: sorted(w) for n, w in names.items() if not _query(prometheus, f"count({n})")}
+    missing = {n: sorted(w) for n, w in names.items() if not stack.prometheus_query(f"count({n})")}
     print(f"{len(names)} Kubernetes metric names in the shipped PromQL; missing: {sorted(missing)}")
     assert not missing, missing
