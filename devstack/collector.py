@@ -5,12 +5,13 @@ token, and the gateway finds its sampling tier by DNS as in the cluster."""
 from __future__ import annotations
 
 import re
+import shlex
 import urllib.request
 from pathlib import Path
 
 from . import builds
 from .kube_apiserver import KubeApiServer
-from .procs import REPO, LocalService, Process, free_port, http_ok
+from .procs import REPO, LocalService, Process, free_port, http_ok, with_private_mounts
 
 _SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
 
@@ -60,7 +61,7 @@ class Collector(LocalService):
             hosts_file = base_dir / f"{name}-hosts"
             extra = "".join(f"{address} {host}\n" for host, addresses in hosts.items() for address in addresses)
             hosts_file.write_text(Path("/etc/hosts").read_text() + extra)
-            argv = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts_file), *argv]
+            argv = with_private_mounts(f"mount --bind {shlex.quote(str(hosts_file))} /etc/hosts", argv)
         self.process = Process(name, argv, base_dir, env=full_env,
                                ready=lambda: http_ok(f"http://127.0.0.1:{self.health_port}/"), ready_timeout=60)
 

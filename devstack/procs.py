@@ -68,6 +68,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def with_private_mounts(setup: str, argv: Sequence[str]) -> list[str]:
+    """argv run in a mount namespace of its own, once the shell commands `setup` have mounted there
+    what it should see: the machine's own mounts stay as they are."""
+    return ["unshare", "--mount", "sh", "-c", f'{setup} && exec "$@"', "sh", *argv]
+
+
 class LocalService:
     """A component run here as one Process: start and stop it, its URL on loopback, its output."""
 

@@ -22,7 +22,7 @@ from devstack.alertmanager import CONFIG as ALERTMANAGER_CONFIG
 from devstack.alertmanager import TEST_TIMERS, for_tests
 from devstack.far_end import FarEnd
 from devstack.otlp_payloads import PROTOBUF, browser_fetch_request, log_request, span_request
-from devstack.procs import REPO, poll_for
+from devstack.procs import REPO, poll_for, with_private_mounts
 from shipped_promql import SCRAPED_IN_A_CLUSTER, metric_names, shipped_promql, shipped_rules
 
 PROMETHEUS_DIR = REPO / "k8s" / "prometheus"
@@ -37,8 +37,8 @@ def _run(tool: str, *args: str, as_in_a_pod: bool = False) -> subprocess.Complet
     namespace, so promtool's check that every file the config names exists can pass here."""
     argv = [builds.tool(tool), *args]
     if as_in_a_pod:
-        argv = ["unshare", "--mount", "sh", "-c", f'mount -t tmpfs tmpfs /run && mkdir -p {SERVICE_ACCOUNT_DIR} '
-                f'&& touch {SERVICE_ACCOUNT_DIR}/token {SERVICE_ACCOUNT_DIR}/ca.crt && exec "$@"', "sh", *argv]
+        argv = with_private_mounts(f"mount -t tmpfs tmpfs /run && mkdir -p {SERVICE_ACCOUNT_DIR} && "
+                                   f"touch {SERVICE_ACCOUNT_DIR}/token {SERVICE_ACCOUNT_DIR}/ca.crt", argv)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO)
     print(f"{tool} {' '.join(args)}: {(result.stdout + result.stderr).strip().splitlines()[-1:]}")
     return result
