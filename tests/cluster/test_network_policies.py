@@ -1,7 +1,6 @@
-"""The shipped NetworkPolicies, enforced by the test cluster's policy agent (kube-router): pods that are
-not the backend, in another namespace or in `apps` itself, reach none of the stores, the gateway,
-Prometheus or kube-state-metrics; a pod with the backend's name label reaches exactly what the
-backend needs."""
+"""The shipped NetworkPolicies, enforced by the test cluster's policy agent (kube-router): pods
+without the backend's labels reach none of the stores, the gateway, Prometheus or
+kube-state-metrics; a pod with the backend's name label reaches exactly what the backend needs."""
 
 from __future__ import annotations
 
