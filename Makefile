@@ -67,14 +67,14 @@ test: venv system-packages collector go-tools frontend-build images
 	@$(PY) -m pytest --ignore=tests/faults --ignore=tests/cluster
 
 # What the test cluster runs besides the three images: stand-ins for MariaDB, Redis, Prometheus and
-# Alertmanager, the pod sandbox (pause) and CoreDNS; images/cluster.sh says what each is.
+# Alertmanager, the pod sandbox (pause), CoreDNS and metrics-server; images/cluster.sh says what each is.
 cluster-images: images cluster-tools
 	@bash images/cluster.sh >/dev/null
 
 # The stack as `kubectl apply -k` deploys it, on a real single-node Kubernetes started here
 # (devstack/cluster.py; needs root). CI runs it after `make faults`.
 cluster-test: venv system-packages collector go-tools cluster-tools frontend-build images cluster-images
-	@echo "==> cluster test: etcd, apiserver, controller manager, scheduler, kubelet, kube-proxy, CoreDNS, containerd, kube-router (NetworkPolicies); then kubectl apply -k tests/cluster/overlay"
+	@echo "==> cluster test: etcd, apiserver, controller manager, scheduler, kubelet, kube-proxy, CoreDNS, metrics-server, containerd, kube-router (NetworkPolicies); then kubectl apply -k tests/cluster/overlay"
 	@$(PY) -m pytest tests/cluster --timeout=1200
 
 # ONLY=<name>[,<name>] runs some: request_overhead, pipeline_throughput, agent_cost, freshness, browser_cost.

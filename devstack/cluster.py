@@ -22,12 +22,13 @@ from .kubelet import Kubelet
 from .procs import REPO, say, wait_until
 
 COREDNS = REPO / "tests" / "cluster" / "coredns.yaml"
+METRICS_SERVER = REPO / "tests" / "cluster" / "metrics-server.yaml"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
 def cluster_images() -> Path:
     """`make cluster-images`: builds what is missing and returns the index of image archives."""
-    say("make cluster-images: stand-ins, pause and CoreDNS for the test cluster (cold: several minutes)")
+    say("make cluster-images: stand-ins, pause, CoreDNS and metrics-server for the test cluster (cold: several minutes)")
     out = subprocess.run(["bash", "images/cluster.sh"], cwd=REPO, check=True, stdout=subprocess.PIPE, text=True,
                          timeout=3600)
     return Path(out.stdout.strip().splitlines()[-1])
@@ -66,7 +67,8 @@ class Cluster:
             self._started.append(KubeProxy(self.base_dir / "kube-proxy", self.api).start())
             wait_until(self._node_ready, 120, f"node {NODE_NAME} Ready", interval=1)
             self._started.append(KubeRouter(self.base_dir / "kube-router", self.api).start())
-            self.api.kubectl("apply", "--server-side", "-f", str(COREDNS))
+            self.api.kubectl("apply", "--server-side", "-f", str(COREDNS), "-f", str(METRICS_SERVER))
+            # metrics-server becomes ready while the stack rolls out; only the autoscaler test needs it.
             self.wait_for_rollout("Deployment", "coredns", "kube-system", timeout=120)
         except BaseException:
             self.stop()

@@ -61,6 +61,11 @@ class NodeNetwork:
         _run("ip", "link", "add", NODE_BRIDGE, "type", "bridge")
         _run("ip", "addr", "add", f"{NODE_ADDRESS}/24", "dev", NODE_BRIDGE)
         _run("ip", "link", "set", NODE_BRIDGE, "up")
+        # Service addresses lead to the node's bridge, not out of the machine by its default route: a
+        # connection made before kube-proxy has written a Service's rules (the API server's first
+        # check of an aggregated API) fails here instead of reaching whatever answers outside, and
+        # stays connected there after the rules exist. The route goes with the bridge.
+        _run("ip", "route", "add", SERVICE_CIDR, "dev", NODE_BRIDGE)
         # Pod to Service to pod crosses the node's routing: forwarding on, bridged traffic through iptables.
         _sysctl_path("net.ipv4.ip_forward").write_text("1")
         _sysctl_path("net.bridge.bridge-nf-call-iptables").write_text("1")

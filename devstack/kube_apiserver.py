@@ -27,28 +27,39 @@ _CLUSTER = {"namespaces": "/api/v1", "nodes": "/api/v1"}
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
 
 
+FRONT_PROXY_CLIENT = "front-proxy-client"
+
+
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
+def issue_certificate(directory: Path, name: str, subject: str, *extensions: str, ca: str | Path = "ca") -> None:
+    """<name>.crt and <name>.key in `directory`, signed by <ca>.crt (relative to `directory`);
+    extensions as `-addext` takes them."""
+    addext = [arg for ext in extensions for arg in ("-addext", ext)]
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject,
+             "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", *addext, "-keyout", f"{name}.key", "-out", f"{name}.crt",
+             cwd=directory)
+
+
 def make_pki(directory: Path, addresses: tuple[str, ...] = ()) -> None:
     """A CA, the serving certificate it signs for 127.0.0.1 (and `addresses`), the client certificate
-    the API server shows kubelets, and the ServiceAccount token signing key."""
+    the API server shows kubelets, the front proxy's CA and client certificate (what it shows
+    aggregated APIs such as metrics-server), and the ServiceAccount token signing key."""
     directory.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=stack-tests-ca",
-             "-keyout", "ca.key", "-out", "ca.crt", cwd=directory)
+    for ca in ("ca", "front-proxy-ca"):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=stack-tests-{ca}",
+                 "-keyout", f"{ca}.key", "-out", f"{ca}.crt", cwd=directory)
     # HOST_ADDRESS: how containers (devstack/containers.py) reach the host's loopback.
     sans = ",".join(f"IP:{ip}" for ip in ("127.0.0.1", HOST_ADDRESS, *addresses))
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kube-apiserver",
-             "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-addext", f"subjectAltName={sans},DNS:localhost,DNS:kubernetes.default.svc,"
-                        "DNS:kubernetes.default.svc.cluster.local",
-             "-addext", "extendedKeyUsage=serverAuth",
-             "-keyout", "apiserver.key", "-out", "apiserver.crt", cwd=directory)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-             "/O=system:masters/CN=kube-apiserver-kubelet-client", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-addext", "extendedKeyUsage=clientAuth",
-             "-keyout", "kubelet-client.key", "-out", "kubelet-client.crt", cwd=directory)
+    issue_certificate(directory, "apiserver", "/CN=kube-apiserver",
+                      f"subjectAltName={sans},DNS:localhost,DNS:kubernetes.default.svc,"
+                      "DNS:kubernetes.default.svc.cluster.local", "extendedKeyUsage=serverAuth")
+    issue_certificate(directory, "kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client",
+                      "extendedKeyUsage=clientAuth")
+    issue_certificate(directory, "front-proxy-client", f"/CN={FRONT_PROXY_CLIENT}", "extendedKeyUsage=clientAuth",
+                      ca="front-proxy-ca")
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=directory)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
 
@@ -97,6 +108,14 @@ class KubeApiServer:
             f"--service-account-signing-key-file={self.pki / 'sa.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             f"--cert-dir={self.base_dir / 'certs'}",
+            # The aggregation layer, as kubeadm sets it up: the API server proxies aggregated APIs
+            # (metrics.k8s.io) with the front proxy's client certificate and the caller in headers.
+            f"--requestheader-client-ca-file={self.pki / 'front-proxy-ca.crt'}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={self.pki / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={self.pki / 'front-proxy-client.key'}",
             "--profiling=false", "--v=1",
         ]
         self._tokens_file = tokens

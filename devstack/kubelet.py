@@ -9,7 +9,7 @@ from pathlib import Path
 from . import builds
 from .cluster_network import DNS_SERVICE_IP, NODE_ADDRESS, NODE_NAME, unmount_below
 from .containerd import Containerd
-from .kube_apiserver import KubeApiServer
+from .kube_apiserver import KubeApiServer, issue_certificate
 from .procs import Process, free_port, http_ok, say
 
 USER = f"system:node:{NODE_NAME}"
@@ -50,10 +50,15 @@ class Kubelet:
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
             "address": NODE_ADDRESS, "port": 10250, "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1", "healthzPort": self.healthz_port,
-            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
+            # As kubeadm sets it: the API server's client certificate, or a bearer token (metrics-server's)
+            # that the API server reviews, with the caller's RBAC deciding (nodes/metrics, nodes/proxy).
+            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
                                "x509": {"clientCAFile": str(self.api.pki / "ca.crt")}},
-            # Only the API server holds a certificate from this CA.
-            "authorization": {"mode": "AlwaysAllow"},
+            "authorization": {"mode": "Webhook"},
+            # Served with a certificate from the cluster's CA (what pods find in their ServiceAccount's
+            # ca.crt), so metrics-server verifies the kubelet instead of skipping TLS verification.
+            "tlsCertFile": str(self.base_dir / "pki" / "kubelet.crt"),
+            "tlsPrivateKeyFile": str(self.base_dir / "pki" / "kubelet.key"),
             "containerRuntimeEndpoint": self.containerd.endpoint,
             "clusterDNS": [DNS_SERVICE_IP], "clusterDomain": "cluster.local", "resolvConf": str(resolv),
             "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False, "oomScoreAdj": 0,
@@ -65,7 +70,10 @@ class Kubelet:
         }, indent=2))
 
     def start(self) -> "Kubelet":
-        self.base_dir.mkdir(parents=True, exist_ok=True)
+        (self.base_dir / "pki").mkdir(parents=True, exist_ok=True)
+        issue_certificate(self.base_dir / "pki", "kubelet", f"/CN={NODE_NAME}",
+                          f"subjectAltName=IP:{NODE_ADDRESS},DNS:{NODE_NAME}", "extendedKeyUsage=serverAuth",
+                          ca=self.api.pki / "ca")
         self._write_config()
         say(f"starting the kubelet of node {NODE_NAME} ({NODE_ADDRESS})")
         self.process.start()

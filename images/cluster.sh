@@ -4,7 +4,7 @@
 #   - stand-ins for the MariaDB, Redis, Prometheus, Alertmanager and kube-state-metrics images
 #     k8s/ pins (no registry answers here), under the names k8s/ gives them
 #     (images/cluster/*.Containerfile say how each differs from the real image);
-#   - the test cluster's own pause (pod sandbox) and CoreDNS images.
+#   - the test cluster's own pause (pod sandbox), CoreDNS and metrics-server images.
 # Prints, last, the path of an index with one "<image reference> <archive>" line per image; an
 # archive is rewritten only when its image changed.
 set -euo pipefail
@@ -39,6 +39,8 @@ build "$(pinned kube-state-metrics/kube-state-metrics)" kube-state-metrics.Conta
 coredns=$(bash tools/build.sh coredns)
 # Its version is the pin in tools/coredns/go.mod.
 build localhost/stack-cluster/coredns:dev coredns.Containerfile "$coredns"
+# Its version is the pin in tools/metrics-server/go.mod.
+build localhost/stack-cluster/metrics-server:dev metrics-server.Containerfile "$(bash tools/build.sh metrics-server)"
 step "pause from images/cluster/pause/main.go"
 # Standard library only: built as a lone file, with no module of its own.
 (cd images/cluster/pause && CGO_ENABLED=0 GO111MODULE=off go build -trimpath -ldflags='-s -w' -o "$cache/pause.tmp" main.go)
@@ -56,7 +58,7 @@ for ref in docker.io/otel-stack/{backend,frontend,collector}:dev \
     "docker.io/library/$(pinned mariadb)" "docker.io/library/$(pinned redis)" \
     "docker.io/$(pinned prom/prometheus)" "docker.io/$(pinned prom/alertmanager)" \
     "$(pinned kube-state-metrics/kube-state-metrics)" \
-    localhost/stack-cluster/{pause,coredns}:dev; do
+    localhost/stack-cluster/{pause,coredns,metrics-server}:dev; do
   id=$(podman image inspect --format '{{.Id}}' "$ref")
   archive=$cache/${id:0:16}.tar
   if [[ ! -s $archive ]]; then

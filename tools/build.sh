@@ -37,12 +37,16 @@ case $name in
     module=kube-state-metrics
     mod=k8s.io/kube-state-metrics/v2
     pkg=$mod ;;
+  metrics-server)
+    module=metrics-server
+    mod=sigs.k8s.io/metrics-server
+    pkg=$mod/cmd/metrics-server ;;
   kube-router)
     module=kube-router
     mod=github.com/cloudnativelabs/kube-router/v2
     pkg=$mod/cmd/kube-router ;;
   *)
-    echo "usage: $0 telemetrygen|etcd|kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|coredns|kube-router|kube-state-metrics|prometheus|promtool|alertmanager|amtool" >&2
+    echo "usage: $0 telemetrygen|etcd|kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|coredns|kube-router|kube-state-metrics|metrics-server|prometheus|promtool|alertmanager|amtool" >&2
     exit 2 ;;
 esac
 
@@ -75,6 +79,9 @@ if [[ ! -x $out ]]; then
   elif [[ $mod == k8s.io/kube-state-metrics/* ]]; then
     # What --version and its build_info metric report, as its release build stamps it.
     ldflags+=" -X github.com/prometheus/common/version.Version=$version"
+  elif [[ $mod == sigs.k8s.io/metrics-server ]]; then
+    # What --version reports, as its release Makefile stamps it.
+    ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$version"
   elif [[ $mod == github.com/prometheus/* ]]; then
     # What --version and /api/v1/status/buildinfo report; unstamped the version is empty. Prometheus
     # 3.NN.P is published as module version v0.3NN.P; Alertmanager's module version is its release.

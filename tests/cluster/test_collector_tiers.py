@@ -1,8 +1,10 @@
 """Both collector tiers rolled under steady traffic: every trace whole, each log record once, span
-metrics exact; a sampling pod killed without grace loses within bound; a scaled-in one keeps its queue."""
+metrics exact; a sampling pod killed without grace loses within bound; a scaled-in one keeps its
+queue; the autoscalers read their CPU metric."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from faults.board_traffic import BoardTraffic
@@ -145,37 +147,73 @@ def test_a_sampling_pod_killed_without_grace_loses_at_most_its_undecided_traces(
 
 
 def test_a_scaled_in_sampling_replica_keeps_its_queue_until_the_set_grows_again(stack, frontend_url):
-    """Tempo down, traffic queued in both sampling replicas, then the tier scaled from 2 to 1: the
-    removed replica's claim (and its queue) stays; scaled back to 2, that replica sends it once
-    Tempo returns, and every request's SERVER span arrives."""
+    """Tempo down, traffic queued in both sampling replicas, then the autoscaler told to keep one
+    replica: the removed replica's claim (and its queue) stays; allowed two again, the autoscaler
+    brings that replica back, it sends its queue once Tempo returns, and every request's SERVER
+    span arrives."""
     api = stack.cluster.api
-    hpa = api.kubectl("get", "hpa", "otel-sampler", "-n", "observability", "-o", "jsonpath={.spec.minReplicas}").stdout
+    bounds = json.loads(api.kubectl("get", "hpa", "otel-sampler", "-n", "observability", "-o", "json").stdout)["spec"]
     fresh = FreshTraffic(stack, frontend_url, quiet_s=5)  # no span metrics counted here
     stack.far_end.stop()
     try:
-        # The autoscaler holds the minimum it is given; lowered so that it lets the tier shrink.
-        api.kubectl("patch", "hpa", "otel-sampler", "-n", "observability", "--type=merge", "-p",
-                    '{"spec": {"minReplicas": 1}}')
         with fresh.traffic.steady_load() as load:
             time.sleep(20)
         sent = fresh.traffic.server_spans()
         time.sleep(15)  # decided (at most 10 s) and queued for Tempo
         claim = api.get("persistentvolumeclaims", "queue-otel-sampler-1", "observability")
-        api.kubectl("scale", "statefulset/otel-sampler", "-n", "observability", "--replicas=1")
+        _bound_autoscaler(api, "otel-sampler", 1, 1)
         wait_until(lambda: not [p for p in stack.pods("observability", "app.kubernetes.io/name=otel-sampler")
                                 if p["metadata"]["name"] == "otel-sampler-1"], 180, "otel-sampler-1 gone", interval=1)
         kept = api.get("persistentvolumeclaims", "queue-otel-sampler-1", "observability")
         assert kept["metadata"]["uid"] == claim["metadata"]["uid"], "the scaled-in replica's claim was not kept"
-        api.kubectl("scale", "statefulset/otel-sampler", "-n", "observability", "--replicas=2")
-        api.kubectl("rollout", "status", "statefulset/otel-sampler", "-n", "observability", "--timeout=300s")
     finally:
-        api.kubectl("patch", "hpa", "otel-sampler", "-n", "observability", "--type=merge", "-p",
-                    f'{{"spec": {{"minReplicas": {int(hpa or 2)}}}}}')
-        stack.far_end.start()
+        try:
+            _bound_autoscaler(api, "otel-sampler", bounds["minReplicas"], bounds["maxReplicas"])
+            wait_until(lambda: len(stack.ready_pods("observability", "app.kubernetes.io/name=otel-sampler")) == 2,
+                       300, "the autoscaler brings otel-sampler back to 2 ready replicas", interval=2)
+        finally:
+            stack.far_end.start()
     deadline = time.monotonic() + 180
     while (spans := fresh.found()[0]) < sent and time.monotonic() < deadline:
         time.sleep(5)
-    say(f"sampling tier scaled 2 -> 1 -> 2 with Tempo down: {load.result.summary()}; sent {sent} requests, "
-        f"found {spans} SERVER spans once Tempo returned; otel-sampler-1's claim kept ({claim['metadata']['uid']})")
+    say(f"sampling tier scaled 2 -> 1 -> 2 by its autoscaler with Tempo down: {load.result.summary()}; sent {sent} "
+        f"requests, found {spans} SERVER spans once Tempo returned; otel-sampler-1's claim kept "
+        f"({claim['metadata']['uid']})")
     assert set(load.result.counts) <= {"200", "201"}, load.result.summary()
     assert spans == sent
+
+
+def _bound_autoscaler(api, name: str, least: int, most: int) -> None:
+    """Outside its bounds the autoscaler sets the replicas at once, with or without a metric."""
+    api.kubectl("patch", "hpa", name, "-n", "observability", "--type=merge", "-p",
+                json.dumps({"spec": {"minReplicas": least, "maxReplicas": most}}))
+
+
+def test_both_tiers_autoscalers_read_their_cpu_from_the_metrics_api(stack):
+    """The tiers' HorizontalPodAutoscalers read CPU utilisation through the aggregated metrics API
+    (metrics-server scraping the kubelet), and `kubectl top` shows each collector pod's usage."""
+    api = stack.cluster.api
+
+    def autoscalers() -> dict[str, dict]:
+        listed = json.loads(api.kubectl("get", "hpa", "-n", "observability", "-o", "json").stdout)["items"]
+        return {h["metadata"]["name"]: h for h in listed}
+
+    def reading(hpa: dict) -> int | None:
+        active = any(c["type"] == "ScalingActive" and c["status"] == "True" and c["reason"] == "ValidMetricFound"
+                     for c in hpa["status"].get("conditions", []))
+        current = [m["resource"]["current"] for m in hpa["status"].get("currentMetrics") or []
+                   if m["type"] == "Resource" and m["resource"]["name"] == "cpu"]
+        return current[0].get("averageUtilization") if active and current else None
+
+    wait_until(lambda: set(autoscalers()) == {"otel-gateway", "otel-sampler"}
+               and all(reading(h) is not None for h in autoscalers().values()), 180,
+               "both autoscalers report a CPU utilisation", interval=5)
+    top = api.kubectl("top", "pods", "-n", "observability", "--no-headers").stdout
+    usage = {line.split()[0]: line.split()[1] for line in top.splitlines()}
+    for name, hpa in autoscalers().items():
+        say(f"{name}: CPU {reading(hpa)} % of its request (target "
+            f"{hpa['spec']['metrics'][0]['resource']['target']['averageUtilization']} %), "
+            f"{hpa['status']['currentReplicas']} replicas, wants {hpa['status']['desiredReplicas']}")
+    say("kubectl top pods -n observability: " + ", ".join(f"{pod} {cpu}" for pod, cpu in sorted(usage.items())))
+    for pod in ("otel-gateway-0", "otel-gateway-1", "otel-sampler-0", "otel-sampler-1"):
+        assert usage.get(pod, "").endswith("m"), (pod, top)
