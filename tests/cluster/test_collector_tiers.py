@@ -205,9 +205,11 @@ def test_both_tiers_autoscalers_read_their_cpu_from_the_metrics_api(stack):
                    if m["type"] == "Resource" and m["resource"]["name"] == "cpu"]
         return current[0].get("averageUtilization") if active and current else None
 
-    wait_until(lambda: set(autoscalers()) == {"otel-gateway", "otel-sampler"}
-               and all(reading(h) is not None for h in autoscalers().values()), 180,
-               "both autoscalers report a CPU utilisation", interval=5)
+    def both_read() -> bool:
+        found = autoscalers()
+        return set(found) == {"otel-gateway", "otel-sampler"} and all(reading(h) is not None for h in found.values())
+
+    wait_until(both_read, 180, "both autoscalers report a CPU utilisation", interval=5)
     top = api.kubectl("top", "pods", "-n", "observability", "--no-headers").stdout
     usage = {line.split()[0]: line.split()[1] for line in top.splitlines()}
     for name, hpa in autoscalers().items():
