@@ -35,8 +35,8 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 def issue_certificate(directory: Path, name: str, subject: str, *extensions: str, ca: str | Path = "ca") -> None:
-    """<name>.crt and <name>.key in `directory`, signed by <ca>.crt (relative to `directory`);
-    extensions as `-addext` takes them."""
+    """<name>.crt and <name>.key in `directory`, signed by <ca>.crt and <ca>.key (a path relative to
+    `directory`, or absolute: the kubelet's CA is the API server's); extensions as `-addext` takes them."""
     addext = [arg for ext in extensions for arg in ("-addext", ext)]
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject,
              "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", *addext, "-keyout", f"{name}.key", "-out", f"{name}.crt",
